@@ -1,0 +1,284 @@
+//! Exact decimal numbers, parsed strictly from exchange strings.
+//!
+//! Exchanges send prices and sizes as decimal strings ("60123.45",
+//! "0.00120000"). They go straight into [`Decimal`] (96-bit mantissa, scale up
+//! to 28) without passing through binary floating point, and keep the scale the
+//! exchange used, so they render back exactly as received.
+
+use std::str::FromStr;
+
+pub use rust_decimal::Decimal;
+
+/// A price in quote currency per unit of base currency.
+pub type Price = Decimal;
+/// A size (quantity) in base currency.
+pub type Qty = Decimal;
+
+/// Why a decimal string was rejected. The variants double as metric labels
+/// through [`NumberError::reason`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NumberError {
+    /// The string was empty.
+    #[error("empty number")]
+    Empty,
+    /// Not a plain decimal: letters, exponents, `NaN`, `inf`, several dots...
+    #[error("not a plain decimal number")]
+    NotNumeric,
+    /// More digits than the 28 a [`Decimal`] holds exactly.
+    #[error("too many digits for an exact decimal")]
+    TooPrecise,
+    /// A negative value where only non-negative ones make sense (sizes).
+    #[error("negative value")]
+    Negative,
+    /// Zero or negative where a strictly positive value is required (prices).
+    #[error("value must be positive")]
+    NotPositive,
+    /// Outside the range any real market could produce.
+    #[error("value out of plausible range")]
+    Absurd,
+}
+
+impl NumberError {
+    /// A short stable label for counters and logs.
+    pub fn reason(self) -> &'static str {
+        match self {
+            NumberError::Empty | NumberError::NotNumeric | NumberError::TooPrecise => "bad_number",
+            NumberError::Negative => "negative_size",
+            NumberError::NotPositive => "non_positive_price",
+            NumberError::Absurd => "absurd_value",
+        }
+    }
+}
+
+/// Largest magnitude accepted for a price or size: 10^15. Nothing traded on
+/// a spot market comes near it; a value beyond it is corruption, not data.
+/// (Checked as a power of ten by [`exceeds_plausible`].)
+const MAX_PLAUSIBLE_EXP: usize = 15;
+
+/// 10^[`MAX_PLAUSIBLE_EXP`] as a decimal, for the tests.
+#[cfg(test)]
+const MAX_PLAUSIBLE: Decimal = Decimal::from_parts(2_764_472_320, 232_830, 0, false, 0);
+
+/// Parses a plain decimal string (`-?digits[.digits]`) exactly.
+///
+/// Unlike `Decimal::from_str` this refuses exponents, `NaN`/`inf`, leading
+/// `+`, whitespace and anything that would be rounded to fit.
+pub fn parse_decimal(s: &str) -> Result<Decimal, NumberError> {
+    let bytes = s.as_bytes();
+    if bytes.is_empty() {
+        return Err(NumberError::Empty);
+    }
+    let digits = if bytes[0] == b'-' { &bytes[1..] } else { bytes };
+    if digits.len() <= SHORT_MAX_LEN {
+        return parse_short(digits, bytes[0] == b'-');
+    }
+    let mut seen_digit = false;
+    let mut seen_dot = false;
+    let mut significant = 0usize;
+    for &b in digits {
+        match b {
+            b'0'..=b'9' => {
+                seen_digit = true;
+                if significant > 0 || b != b'0' {
+                    significant += 1;
+                }
+            }
+            b'.' if !seen_dot => seen_dot = true,
+            _ => return Err(NumberError::NotNumeric),
+        }
+    }
+    if !seen_digit || digits.first() == Some(&b'.') || digits.last() == Some(&b'.') {
+        return Err(NumberError::NotNumeric);
+    }
+    // Decimal holds 28 significant digits exactly (29 for small leading
+    // values, which we do not need); from_str would silently round beyond.
+    if significant > 28 || digits.len() > 40 {
+        return Err(NumberError::TooPrecise);
+    }
+    Decimal::from_str(s).map_err(|_| NumberError::TooPrecise)
+}
+
+/// Longest digit string (dot included) that [`parse_short`] takes: 19 digits
+/// always fit a `u64` mantissa. Nearly every exchange price and size is this
+/// short.
+const SHORT_MAX_LEN: usize = 19;
+
+/// The hot path of [`parse_decimal`] for at most [`SHORT_MAX_LEN`] bytes:
+/// validates and accumulates the mantissa in one pass, instead of validating
+/// and then re-parsing with `Decimal::from_str` (decoders call this several
+/// times per frame, so it is a large share of decode time). Gives exactly
+/// what the general path gives for the same input; the tests check that.
+fn parse_short(digits: &[u8], negative: bool) -> Result<Decimal, NumberError> {
+    let mut mantissa = 0u64;
+    let mut dot = None;
+    for (i, &b) in digits.iter().enumerate() {
+        let d = b.wrapping_sub(b'0');
+        if d < 10 {
+            mantissa = mantissa * 10 + u64::from(d);
+        } else if b == b'.' && dot.is_none() {
+            dot = Some(i);
+        } else {
+            return Err(NumberError::NotNumeric);
+        }
+    }
+    let scale = match dot {
+        None if !digits.is_empty() => 0,
+        Some(i) if i > 0 && i + 1 < digits.len() => (digits.len() - i - 1) as u32,
+        _ => return Err(NumberError::NotNumeric),
+    };
+    Ok(Decimal::from_parts(mantissa as u32, (mantissa >> 32) as u32, 0, negative, scale))
+}
+
+/// `10^i` for `i` in `0..=38`, the powers a `u128` holds.
+const POW10: [u128; 39] = {
+    let mut table = [1u128; 39];
+    let mut i = 1;
+    while i < table.len() {
+        table[i] = table[i - 1] * 10;
+        i += 1;
+    }
+    table
+};
+
+/// Whether `|d| > 10^MAX_PLAUSIBLE_EXP`, by integer comparison of the
+/// mantissa with `10^(MAX_PLAUSIBLE_EXP + scale)` (a `Decimal` comparison
+/// rescales and is several times slower). Past `10^38` the bound exceeds any
+/// 96-bit mantissa.
+fn exceeds_plausible(d: Decimal) -> bool {
+    match POW10.get(MAX_PLAUSIBLE_EXP + d.scale() as usize) {
+        Some(&limit) => d.mantissa().unsigned_abs() > limit,
+        None => false,
+    }
+}
+
+/// Parses a price: strictly positive and plausible.
+pub fn parse_price(s: &str) -> Result<Price, NumberError> {
+    let d = parse_decimal(s)?;
+    if d.is_sign_negative() || d.is_zero() {
+        return Err(NumberError::NotPositive);
+    }
+    if exceeds_plausible(d) {
+        return Err(NumberError::Absurd);
+    }
+    Ok(d)
+}
+
+/// Parses a size: non-negative (zero deletes a book level) and plausible.
+pub fn parse_size(s: &str) -> Result<Qty, NumberError> {
+    let d = parse_decimal(s)?;
+    if d.is_sign_negative() && !d.is_zero() {
+        return Err(NumberError::Negative);
+    }
+    if exceeds_plausible(d) {
+        return Err(NumberError::Absurd);
+    }
+    Ok(d.abs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_plausible_is_ten_to_the_fifteenth() {
+        assert_eq!(MAX_PLAUSIBLE, Decimal::from(1_000_000_000_000_000u64));
+    }
+
+    #[test]
+    fn keeps_the_exchange_scale() {
+        assert_eq!(parse_decimal("0.00120000").unwrap().to_string(), "0.00120000");
+        assert_eq!(parse_decimal("60123.45").unwrap().to_string(), "60123.45");
+        assert_eq!(parse_decimal("-1.5").unwrap().to_string(), "-1.5");
+    }
+
+    #[test]
+    fn rejects_what_is_not_a_plain_decimal() {
+        for bad in ["", "-", ".", "1.", ".5", "1e5", "NaN", "inf", "-inf", "+1", " 1", "1 ", "1.2.3", "0x10", "1,5"] {
+            assert!(parse_decimal(bad).is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(parse_decimal("1234567890123456789012345678.9"), Err(NumberError::TooPrecise));
+    }
+
+    #[test]
+    fn prices_and_sizes_have_their_own_bounds() {
+        assert_eq!(parse_price("0"), Err(NumberError::NotPositive));
+        assert_eq!(parse_price("-3"), Err(NumberError::NotPositive));
+        assert_eq!(parse_price("1000000000000001"), Err(NumberError::Absurd));
+        assert!(parse_price("0.00000001").is_ok());
+        assert_eq!(parse_size("-0.1"), Err(NumberError::Negative));
+        assert_eq!(parse_size("0").unwrap(), Decimal::ZERO);
+        assert_eq!(parse_size("-0").unwrap(), Decimal::ZERO);
+        assert!(parse_size("0.00000000").unwrap().is_zero());
+    }
+
+    /// The general path alone: what `parse_decimal` did before the short
+    /// fast path, kept as the reference the fast path must agree with.
+    fn reference_parse(s: &str) -> Result<Decimal, NumberError> {
+        let bytes = s.as_bytes();
+        if bytes.is_empty() {
+            return Err(NumberError::Empty);
+        }
+        let digits = if bytes[0] == b'-' { &bytes[1..] } else { bytes };
+        let (mut seen_digit, mut seen_dot, mut significant) = (false, false, 0usize);
+        for &b in digits {
+            match b {
+                b'0'..=b'9' => {
+                    seen_digit = true;
+                    if significant > 0 || b != b'0' {
+                        significant += 1;
+                    }
+                }
+                b'.' if !seen_dot => seen_dot = true,
+                _ => return Err(NumberError::NotNumeric),
+            }
+        }
+        if !seen_digit || digits.first() == Some(&b'.') || digits.last() == Some(&b'.') {
+            return Err(NumberError::NotNumeric);
+        }
+        if significant > 28 || digits.len() > 40 {
+            return Err(NumberError::TooPrecise);
+        }
+        Decimal::from_str(s).map_err(|_| NumberError::TooPrecise)
+    }
+
+    /// Same result, and the same 128-bit representation (so the same scale
+    /// and sign) when both succeed.
+    fn same(a: Result<Decimal, NumberError>, b: Result<Decimal, NumberError>) -> bool {
+        match (a, b) {
+            (Ok(x), Ok(y)) => x.serialize() == y.serialize(),
+            (x, y) => x == y,
+        }
+    }
+
+    #[test]
+    fn fast_path_agrees_with_the_general_path_on_edge_cases() {
+        let cases = "0 -0 -0.000 0.00120000 9999999999999999999 999999999999999999.9 1000000000000000 1000000000000000.0000 \
+                     1000000000000000.0001 - . -. 1. .1 1..2 1.2. +1 1e5 \u{661} 0x1 18446744073709551615 00000000000000000001";
+        for s in cases.split_whitespace() {
+            assert!(same(parse_decimal(s), reference_parse(s)), "{s:?}: {:?} vs {:?}", parse_decimal(s), reference_parse(s));
+        }
+        assert_eq!(parse_price("1000000000000000.0000").unwrap().to_string(), "1000000000000000.0000");
+        assert_eq!(parse_price("1000000000000000.0001"), Err(NumberError::Absurd));
+        assert_eq!(parse_size("-0.000").unwrap().to_string(), "0.000");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_path_agrees_with_the_general_path(s in "-?[0-9.]{0,24}|[-0-9.a+e ]{0,21}") {
+            proptest::prop_assert!(same(parse_decimal(&s), reference_parse(&s)), "{:?}", s);
+        }
+
+        #[test]
+        fn plausibility_check_agrees_with_decimal_comparison(s in "-?[0-9]{1,20}(\\.[0-9]{1,12})?") {
+            if let Ok(d) = parse_decimal(&s) {
+                proptest::prop_assert_eq!(exceeds_plausible(d), d.abs() > MAX_PLAUSIBLE, "{:?}", s);
+            }
+        }
+
+        #[test]
+        fn round_trips_any_plain_decimal(int in 0u64..1_000_000_000_000, frac in 0u32..100_000_000, scale in 0usize..=8) {
+            let s = if scale == 0 { int.to_string() } else { format!("{int}.{:0width$}", frac % 10u32.pow(scale as u32), width = scale) };
+            proptest::prop_assert_eq!(parse_decimal(&s).unwrap().to_string(), s);
+        }
+    }
+}
