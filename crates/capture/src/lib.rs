@@ -1,0 +1,23 @@
+//! The capture format (v1): marketpipe's raw archive, `replay` input and
+//! recording output.
+//!
+//! JSON Lines, optionally zstd-compressed, one record per line in receive
+//! order (see DESIGN "Capture format"):
+//!
+//! ```text
+//! {"recv_ns":1633998512063356928,"exchange":"coinbase","kind":"open","conn":1,"url":"wss://ws-feed.exchange.coinbase.com"}
+//! {"recv_ns":1633998512564784896,"exchange":"coinbase","kind":"ws","conn":1,"data":{"type":"heartbeat",...}}
+//! ```
+//!
+//! [`CaptureReader`] streams lines from plain or compressed files in
+//! constant memory; [`parse_record`] turns a line into a borrowed
+//! [`CaptureRecord`]; [`CaptureWriter`] writes records in the canonical field
+//! order.
+
+mod reader;
+mod record;
+mod writer;
+
+pub use reader::{CaptureReader, Line, MAX_LINE_BYTES};
+pub use record::{parse_record, CaptureRecord, RecordError, RecordKind};
+pub use writer::{CaptureWriter, OutRecord};
