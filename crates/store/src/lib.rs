@@ -1,0 +1,122 @@
+//! Where marketpipe keeps what it computed, and how it reads it back.
+//!
+//! Two traits split the roles: [`MarketWriter`] takes the engine's output in
+//! atomic batches; [`MarketReader`] answers the API and the query CLI. The
+//! embedded default is [`sqlite::SqliteStore`]; other backends (PostgreSQL)
+//! implement the same traits and pass the same shared suite in
+//! [`testsuite`].
+//!
+//! Every write is an upsert by natural key, so writing a batch twice (a
+//! replay, a retry after a crash) leaves the same tables. Candles keep the
+//! highest revision: a write never replaces a candle with an older state of
+//! itself.
+
+pub mod sqlite;
+pub mod testsuite;
+
+use async_trait::async_trait;
+use marketpipe_model::{BookStats, BookTop, Candle, InstrumentKey, Interval, Product, Ticker, Timestamp};
+
+/// What the engine produced since the last write, written atomically.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteBatch {
+    /// Instrument metadata (upserted by exchange + symbol).
+    pub products: Vec<Product>,
+    /// Changed candles (upserted by exchange, symbol, interval, start; the
+    /// highest revision wins, and a final candle is never replaced by a
+    /// non-final one of the same revision).
+    pub candles: Vec<Candle>,
+    /// Latest books (one row per product, replaced).
+    pub books: Vec<BookTop>,
+    /// Latest book statistics (one row per product, replaced).
+    pub stats: Vec<BookStats>,
+    /// Latest tickers (one row per product, replaced).
+    pub tickers: Vec<Ticker>,
+}
+
+impl WriteBatch {
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.products.is_empty() && self.candles.is_empty() && self.books.is_empty() && self.stats.is_empty() && self.tickers.is_empty()
+    }
+
+    /// Empties the batch, keeping its allocations.
+    pub fn clear(&mut self) {
+        self.products.clear();
+        self.candles.clear();
+        self.books.clear();
+        self.stats.clear();
+        self.tickers.clear();
+    }
+}
+
+/// A range query over one product's candles of one interval.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CandleQuery {
+    /// The product.
+    pub instrument: InstrumentKey,
+    /// The interval.
+    pub interval: Interval,
+    /// Inclusive lower bound on `start`. With it, the first `limit` candles
+    /// from there; without it, the latest `limit` before `end`.
+    pub start: Option<Timestamp>,
+    /// Exclusive upper bound on `start`.
+    pub end: Option<Timestamp>,
+    /// At most this many candles.
+    pub limit: usize,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend failed; `retryable` says whether trying again may help
+    /// (a busy database, a dropped connection) or not (a full disk, a schema
+    /// mismatch).
+    #[error("store backend error: {message}")]
+    Backend {
+        /// What the backend said.
+        message: String,
+        /// Whether a retry may succeed.
+        retryable: bool,
+    },
+    /// The store holds data it cannot read back (a corrupted decimal, an
+    /// unknown interval): a bug or tampering, never the caller's input.
+    #[error("corrupt row in store: {0}")]
+    Corrupt(String),
+    /// The store cannot be opened at all (bad path, permissions, a newer schema).
+    #[error("cannot open store: {0}")]
+    Open(String),
+}
+
+impl StoreError {
+    /// Whether trying again may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StoreError::Backend { retryable: true, .. })
+    }
+}
+
+/// The write side of a store.
+#[async_trait]
+pub trait MarketWriter: Send + Sync {
+    /// Writes a batch in one transaction: all of it or none of it.
+    async fn write(&self, batch: &WriteBatch) -> Result<(), StoreError>;
+}
+
+/// The read side of a store.
+#[async_trait]
+pub trait MarketReader: Send + Sync {
+    /// Whether the store answers at all.
+    async fn health(&self) -> Result<(), StoreError>;
+    /// Every known product, ordered by exchange then symbol.
+    async fn products(&self) -> Result<Vec<Product>, StoreError>;
+    /// One product, if known.
+    async fn product(&self, key: &InstrumentKey) -> Result<Option<Product>, StoreError>;
+    /// Candles of one product and interval, ascending by start (see [`CandleQuery`]).
+    async fn candles(&self, query: &CandleQuery) -> Result<Vec<Candle>, StoreError>;
+    /// The newest candle of one product and interval, final or not.
+    async fn latest_candle(&self, key: &InstrumentKey, interval: Interval) -> Result<Option<Candle>, StoreError>;
+    /// The latest book, at most `depth` levels per side, best first.
+    async fn book(&self, key: &InstrumentKey, depth: usize) -> Result<Option<BookTop>, StoreError>;
+    /// The latest book statistics.
+    async fn stats(&self, key: &InstrumentKey) -> Result<Option<BookStats>, StoreError>;
+}
