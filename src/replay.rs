@@ -1,0 +1,251 @@
+//! `marketpipe replay`: captures through the pipeline into the store.
+//!
+//! Single-threaded on purpose: decoding and the engine are deterministic and
+//! fast enough that one core sustains over a million records a second, and
+//! one thread means one order of events, so two replays of the same capture
+//! leave identical tables.
+
+use std::{
+    io::IsTerminal,
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use marketpipe_capture::CaptureReader;
+use marketpipe_engine::{Engine, EngineConfig, EngineCounters, EngineOutput};
+use marketpipe_store::{sqlite::SqliteStore, WriteBatch};
+
+use crate::ingest::{Ingest, IngestCounters};
+
+/// Records between two drains of the engine into the store. Large enough
+/// that store writes are a rounding error, small enough that a replay's
+/// memory does not grow with the capture (only changed rows are held).
+const DRAIN_EVERY: u64 = 1 << 17;
+
+/// What a replay did, for the summary.
+#[derive(Debug)]
+pub struct ReplaySummary {
+    /// Files replayed.
+    pub files: Vec<PathBuf>,
+    /// Ingest counters.
+    pub ingest: IngestCounters,
+    /// Engine counters.
+    pub engine: EngineCounters,
+    /// Rows written to the store.
+    pub written: WrittenCounts,
+    /// Files that ended in a read error (a truncated archive segment), with the error.
+    pub read_errors: Vec<(PathBuf, String)>,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+/// Rows written to the store.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct WrittenCounts {
+    /// Candle upserts.
+    pub candles: u64,
+    /// Book rows.
+    pub books: u64,
+    /// Stats rows.
+    pub stats: u64,
+    /// Product rows.
+    pub products: u64,
+    /// Ticker rows.
+    pub tickers: u64,
+    /// Transactions.
+    pub batches: u64,
+}
+
+/// Replays `files` in order into the store at `data_dir`.
+pub fn run(files: &[PathBuf], data_dir: &Path, config: EngineConfig, progress: bool) -> Result<ReplaySummary> {
+    let started = Instant::now();
+    let store = SqliteStore::open(data_dir).with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
+    let mut engine = Engine::new(config).context("invalid engine settings")?;
+    let mut ingest = Ingest::new();
+    let mut sink = Sink { store, output: EngineOutput::default(), batch: WriteBatch::default(), written: WrittenCounts::default() };
+
+    let total_bytes: u64 = files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
+    let bar = progress_bar(progress, total_bytes);
+    let mut done_bytes = 0u64;
+    let mut read_errors = Vec::new();
+    for file in files {
+        let mut reader = CaptureReader::open(file).with_context(|| format!("cannot open capture {}", file.display()))?;
+        let mut since_drain = 0u64;
+        loop {
+            match reader.next_line() {
+                Ok(Some(line)) => ingest.line(line, &mut engine),
+                Ok(None) => break,
+                Err(e) => {
+                    // A segment cut off by a crash: keep everything before the cut.
+                    tracing::warn!(file = %file.display(), error = %e, "capture ends in a read error; records before it were replayed");
+                    read_errors.push((file.clone(), e.to_string()));
+                    break;
+                }
+            }
+            since_drain += 1;
+            if since_drain == DRAIN_EVERY {
+                since_drain = 0;
+                sink.drain(&mut engine)?;
+                if let Some(bar) = &bar {
+                    bar.set_position(done_bytes + reader.file_position());
+                    bar.set_message(format!("{} records", ingest.counters().records));
+                }
+            }
+        }
+        done_bytes += reader.file_len();
+    }
+    // Windows still open at the end are stored as they stand, final: false.
+    sink.drain(&mut engine)?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    Ok(ReplaySummary {
+        files: files.to_vec(),
+        ingest: ingest.counters().clone(),
+        engine: engine.counters().clone(),
+        written: sink.written,
+        read_errors,
+        elapsed: started.elapsed(),
+    })
+}
+
+struct Sink {
+    store: SqliteStore,
+    output: EngineOutput,
+    batch: WriteBatch,
+    written: WrittenCounts,
+}
+
+impl Sink {
+    fn drain(&mut self, engine: &mut Engine) -> Result<()> {
+        engine.drain(&mut self.output);
+        let (out, batch) = (&mut self.output, &mut self.batch);
+        for request in out.resync_requests.drain(..) {
+            // Nothing to resubscribe to in a replay: the capture's next
+            // snapshot (if any) rebuilds the book.
+            tracing::debug!(instrument = %request, "book inconsistent; waiting for the next snapshot");
+        }
+        std::mem::swap(&mut batch.products, &mut out.products);
+        std::mem::swap(&mut batch.candles, &mut out.candles);
+        std::mem::swap(&mut batch.books, &mut out.books);
+        std::mem::swap(&mut batch.stats, &mut out.stats);
+        std::mem::swap(&mut batch.tickers, &mut out.tickers);
+        out.clear();
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.store.write_blocking(batch).context("writing to the store failed")?;
+        let w = &mut self.written;
+        w.candles += batch.candles.len() as u64;
+        w.books += batch.books.len() as u64;
+        w.stats += batch.stats.len() as u64;
+        w.products += batch.products.len() as u64;
+        w.tickers += batch.tickers.len() as u64;
+        w.batches += 1;
+        batch.clear();
+        Ok(())
+    }
+}
+
+fn progress_bar(enabled: bool, total_bytes: u64) -> Option<ProgressBar> {
+    if !enabled || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::new(total_bytes);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg} ({eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    Some(bar)
+}
+
+impl ReplaySummary {
+    /// Records per second of wall time.
+    pub fn records_per_sec(&self) -> f64 {
+        self.ingest.records as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// The human summary printed at the end of a replay.
+    pub fn render(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        let i = &self.ingest;
+        let _ = writeln!(
+            s,
+            "replayed {} file(s): {} records in {:.2} s ({:.0} records/s)",
+            self.files.len(),
+            i.records,
+            self.elapsed.as_secs_f64(),
+            self.records_per_sec()
+        );
+        let list = |pairs: Vec<(String, u64)>| -> String {
+            if pairs.is_empty() {
+                return "none".into();
+            }
+            pairs.into_iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
+        };
+        let _ = writeln!(
+            s,
+            "  records by kind: {}",
+            list(IngestCounters::sorted(&i.by_kind).into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+        );
+        let _ = writeln!(
+            s,
+            "  messages:        {}",
+            list(IngestCounters::sorted(&i.messages).into_iter().map(|((e, m), v)| (format!("{e}/{m}"), v)).collect())
+        );
+        let _ = writeln!(
+            s,
+            "  events by type:  {}",
+            list(IngestCounters::sorted(&i.events).into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+        );
+        let _ = writeln!(
+            s,
+            "  skipped:         {} ({})",
+            i.skipped_total(),
+            list(IngestCounters::sorted(&i.skipped).into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+        );
+        let e = &self.engine;
+        let _ = writeln!(
+            s,
+            "  engine:          trades {}, duplicate {}, late (revised) {}, too late (dropped) {}, crossed books {}, deltas before snapshot {}",
+            e.trades, e.duplicate_trades, e.late_trades, e.too_late_trades, e.crossed_books, e.deltas_before_snapshot
+        );
+        let w = &self.written;
+        let _ = writeln!(
+            s,
+            "  written:         candles {}, books {}, stats {}, products {}, tickers {} in {} transactions",
+            w.candles, w.books, w.stats, w.products, w.tickers, w.batches
+        );
+        for (file, err) in &self.read_errors {
+            let _ = writeln!(s, "  read error:      {}: {err}", file.display());
+        }
+        s
+    }
+
+    /// The summary as JSON, for scripts and tests.
+    pub fn to_json(&self) -> serde_json::Value {
+        let i = &self.ingest;
+        let e = &self.engine;
+        let w = &self.written;
+        serde_json::json!({
+            "files": self.files,
+            "records": i.records,
+            "elapsed_s": self.elapsed.as_secs_f64(),
+            "records_per_s": self.records_per_sec(),
+            "records_by_kind": IngestCounters::sorted(&i.by_kind),
+            "messages": IngestCounters::sorted(&i.messages).into_iter().map(|((e, m), v)| (format!("{e}/{m}"), v)).collect::<std::collections::BTreeMap<_, _>>(),
+            "events": IngestCounters::sorted(&i.events),
+            "skipped": IngestCounters::sorted(&i.skipped),
+            "engine": {
+                "trades": e.trades, "duplicate_trades": e.duplicate_trades, "late_trades": e.late_trades,
+                "too_late_trades": e.too_late_trades, "crossed_books": e.crossed_books,
+                "deltas_before_snapshot": e.deltas_before_snapshot,
+            },
+            "written": {"candles": w.candles, "books": w.books, "stats": w.stats, "products": w.products, "tickers": w.tickers, "batches": w.batches},
+            "read_errors": self.read_errors.iter().map(|(f, e)| serde_json::json!({"file": f, "error": e})).collect::<Vec<_>>(),
+        })
+    }
+}

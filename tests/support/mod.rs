@@ -1,0 +1,124 @@
+//! Helpers for end-to-end tests: run the real binary, serve a data dir,
+//! speak raw HTTP to it.
+
+#![allow(dead_code)]
+
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    net::TcpStream,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+/// The binary under test.
+pub fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_marketpipe"));
+    c.env_remove("MARKETPIPE_DATA_DIR").env_remove("MARKETPIPE_CONFIG").env("MARKETPIPE_LOG", "warn");
+    c
+}
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `../shared/bench/gen_capture.py`, which CI provides beside the clone.
+pub fn gen_capture() -> PathBuf {
+    let p = repo().join("../shared/bench/gen_capture.py");
+    assert!(p.is_file(), "{} is missing: the tests need the shared folder beside the repository", p.display());
+    p
+}
+
+/// Runs a command to success, returning stdout.
+pub fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().expect("command starts");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed with {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+/// Writes a Coinbase capture with the shared generator.
+pub fn generate(dir: &Path, seed: u64, frames: u64, symbols: u32, hours: f64) -> PathBuf {
+    let out = dir.join(format!("cb-{seed}.jsonl"));
+    run(Command::new("python3")
+        .arg(gen_capture())
+        .args(["--exchange", "coinbase", "--seed", &seed.to_string()])
+        .args(["--frames", &frames.to_string(), "--symbols", &symbols.to_string(), "--hours", &hours.to_string(), "--out"])
+        .arg(&out));
+    out
+}
+
+/// `marketpipe replay`, returning the JSON summary.
+pub fn replay(captures: &[&Path], data_dir: &Path) -> serde_json::Value {
+    let summary = data_dir.with_extension("summary.json");
+    run(bin().arg("replay").args(captures).arg("--data-dir").arg(data_dir).arg("--summary-json").arg(&summary));
+    serde_json::from_slice(&std::fs::read(&summary).expect("summary written")).expect("summary is JSON")
+}
+
+/// A running `marketpipe serve`, killed on drop.
+pub struct Server {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+}
+
+impl Server {
+    /// Serves `data_dir` on a free loopback port.
+    pub fn start(data_dir: &Path) -> Server {
+        let mut child = bin()
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("serve starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout piped")).read_line(&mut line).expect("serve prints its address");
+        let url = line.trim().rsplit(' ').next().expect("url at end of line").to_string();
+        assert!(url.starts_with("http://127.0.0.1:"), "unexpected first line {line:?}");
+        let addr = url.trim_start_matches("http://").to_string();
+        Server { child, url, addr }
+    }
+
+    /// Sends a raw request line (anything, even invalid) and returns (status, body).
+    pub fn raw(&self, method: &str, target: &str) -> (u16, String) {
+        let mut s = TcpStream::connect(&self.addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        write!(s, "{method} {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", self.addr).expect("send");
+        let mut resp = Vec::new();
+        s.read_to_end(&mut resp).expect("read");
+        let text = String::from_utf8_lossy(&resp).into_owned();
+        let status = text.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        (status, body)
+    }
+
+    /// GET returning parsed JSON, asserting 200.
+    pub fn get(&self, target: &str) -> serde_json::Value {
+        let (status, body) = self.raw("GET", target);
+        assert_eq!(status, 200, "GET {target} -> {status}: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {target}: body is not JSON ({e}): {body}"))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the independent checker against a server.
+pub fn verify(server: &Server, captures: &[&Path]) -> String {
+    run(Command::new("python3").arg(repo().join("scripts/verify_capture.py")).args(["--api", &server.url]).args(captures))
+}
