@@ -7,9 +7,9 @@
 
 use std::{collections::BTreeMap, fmt};
 
-use marketpipe_capture::{parse_record, CaptureRecord, Line, RecordKind};
+use marketpipe_capture::{parse_record, parse_record_unchecked, CaptureRecord, Line, RecordKind};
 use marketpipe_engine::Engine;
-use marketpipe_model::{Exchange, MarketEvent};
+use marketpipe_model::{Exchange, MarketEvent, Timestamp};
 use marketpipe_venues::{decoder_for, DecodeError, Decoded, VenueDecoder};
 use rustc_hash::FxHashMap;
 
@@ -79,11 +79,57 @@ impl Ingest {
             Line::Data(d) if d.iter().all(u8::is_ascii_whitespace) => return self.counters.skip("empty_line"),
             Line::Data(d) => d,
         };
+        // Most lines are in the canonical layout: try the fast path, which
+        // parses the payload once (in the decoder) instead of twice. Any
+        // doubt sends the line through the strict path below, so the
+        // outcome and its counted reason never depend on which path ran.
+        if let Some(record) = parse_record_unchecked(bytes) {
+            if self.unchecked_record(&record, engine) {
+                return;
+            }
+        }
         match parse_record(bytes) {
             Ok(record) => self.record(&record, engine),
             Err(e) => {
                 tracing::debug!(reason = e.reason(), error = %e, sample = %Sample(bytes), "skipped capture line");
                 self.counters.skip(e.reason());
+            }
+        }
+    }
+
+    /// Handles a record from [`parse_record_unchecked`] if it is a market
+    /// data record that decodes cleanly; returns whether it did. On `false`
+    /// nothing was counted, applied or changed, and the caller takes the
+    /// strict path.
+    fn unchecked_record(&mut self, record: &CaptureRecord<'_>, engine: &mut Engine) -> bool {
+        let (Some(payload), Ok(exchange)) = (record.data, record.exchange.parse::<Exchange>()) else {
+            return false;
+        };
+        // Only the plain cases: anything that would be counted as skipped
+        // before decoding (and the first record of each exchange, which
+        // creates its decoder) goes the strict way, so nothing is counted twice.
+        let decodable = match record.kind {
+            RecordKind::Ws => true,
+            RecordKind::Rest => record.url.is_some(),
+            RecordKind::Open | RecordKind::Close | RecordKind::WsOut => false,
+        };
+        if !decodable || !self.decoders.contains_key(&exchange) {
+            return false;
+        }
+        // Decoders accept only text that is exactly one JSON value and
+        // leave their state untouched on error, so an `Ok` here is the
+        // verdict the strict path would reach on the validated payload.
+        match self.decode(exchange, record.kind, record.url.as_deref(), payload, record.recv) {
+            Some(Ok(decoded)) => {
+                *self.counters.by_kind.entry(record.kind.as_str()).or_default() += 1;
+                engine.advance_clock(record.recv);
+                self.decoded(exchange, &decoded);
+                self.apply(engine);
+                true
+            }
+            Some(Err(_)) | None => {
+                self.events.clear();
+                false
             }
         }
     }
@@ -98,30 +144,53 @@ impl Ingest {
         // The record's receive time is the injected clock: windows of quiet
         // products close exactly as they did when the capture was recorded.
         engine.advance_clock(record.recv);
-        let (url, payload) = match record.kind {
+        let payload = match record.kind {
             RecordKind::Ws | RecordKind::Rest => match record.payload() {
-                Some(p) => (record.url.as_deref(), p),
+                Some(p) => p,
                 None => return self.counters.skip("missing_data"),
             },
             // Connection bookkeeping and our own outgoing frames carry no market data.
             RecordKind::Open | RecordKind::Close | RecordKind::WsOut => return,
         };
+        match self.decode(exchange, record.kind, record.url.as_deref(), &payload, record.recv) {
+            Some(Ok(decoded)) => self.decoded(exchange, &decoded),
+            Some(Err(e)) => self.failed(exchange, &e, &payload),
+            None => return,
+        }
+        self.apply(engine);
+    }
+
+    /// Decodes a `ws` or `rest` payload into `self.events`. `None` when the
+    /// record cannot be decoded at all; that reason is already counted.
+    fn decode(
+        &mut self,
+        exchange: Exchange,
+        kind: RecordKind,
+        url: Option<&str>,
+        payload: &str,
+        recv: Timestamp,
+    ) -> Option<Result<Decoded, DecodeError>> {
         let decoder = match self.decoders.entry(exchange) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(v) => match decoder_for(exchange) {
                 Some(d) => v.insert(d),
-                None => return self.counters.skip("unsupported_exchange"),
+                None => {
+                    self.counters.skip("unsupported_exchange");
+                    return None;
+                }
             },
         };
-        let result = match (record.kind, url) {
-            (RecordKind::Rest, Some(url)) => decoder.decode_rest(url, &payload, record.recv, &mut self.events),
-            (RecordKind::Rest, None) => return self.counters.skip("rest_without_url"),
-            _ => decoder.decode_ws(&payload, record.recv, &mut self.events),
-        };
-        match result {
-            Ok(decoded) => self.decoded(exchange, &decoded),
-            Err(e) => self.failed(exchange, &e, &payload),
-        }
+        Some(match (kind, url) {
+            (RecordKind::Rest, Some(url)) => decoder.decode_rest(url, payload, recv, &mut self.events),
+            (RecordKind::Rest, None) => {
+                self.counters.skip("rest_without_url");
+                return None;
+            }
+            _ => decoder.decode_ws(payload, recv, &mut self.events),
+        })
+    }
+
+    fn apply(&mut self, engine: &mut Engine) {
         for event in self.events.drain(..) {
             *self.counters.events.entry(event.kind()).or_default() += 1;
             engine.apply(event);
@@ -154,5 +223,54 @@ impl fmt::Display for Sample<'_> {
             write!(f, "…({} bytes)", self.0.len())?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use marketpipe_engine::EngineConfig;
+
+    const PRODUCTS: &str = r#"{"recv_ns":1,"exchange":"coinbase","kind":"rest","url":"https://api.exchange.coinbase.com/products","data":[{"id":"BTC-USD","base_currency":"BTC","quote_currency":"USD","quote_increment":"0.01","base_increment":"0.00000001","status":"online"}]}"#;
+
+    fn matched(id: u64, tail: &str) -> String {
+        format!(
+            r#"{{"recv_ns":2,"exchange":"coinbase","kind":"ws","conn":1,"data":{{"type":"match","trade_id":{id},"side":"buy","size":"1","price":"100","product_id":"BTC-USD","time":"2026-01-01T00:00:00Z"}}{tail}"#
+        )
+    }
+
+    fn run(lines: &[String]) -> (IngestCounters, u64) {
+        let mut ingest = Ingest::new();
+        let mut engine = Engine::new(EngineConfig::default()).unwrap();
+        for line in lines {
+            ingest.line(Line::Data(line.as_bytes()), &mut engine);
+        }
+        (ingest.counters().clone(), engine.counters().trades)
+    }
+
+    /// Lines the fast path reads past (a second key after `data`, a
+    /// duplicate `data`, a broken payload) must get exactly the strict
+    /// path's verdict, counted once.
+    #[test]
+    fn the_fast_path_never_accepts_what_the_strict_path_rejects() {
+        let lines = [
+            PRODUCTS.to_string(),
+            matched(1, "}"),
+            matched(2, r#","extra":1}"#),
+            matched(3, r#","data":{}}"#),
+            matched(4, "} "),
+            matched(5, "}}"),
+            matched(6, "").replace(r#""price":"100""#, r#""price":"1e999""#) + "}",
+        ];
+        let (counters, trades) = run(&lines);
+        assert_eq!(counters.records, 7);
+        // 1 and 4 (trailing space is still one JSON value) and 2 (an unknown
+        // envelope key is allowed by the strict reader) are trades.
+        assert_eq!(trades, 3, "{counters:?}");
+        assert_eq!(counters.skipped.get("malformed_record"), Some(&2), "{counters:?}"); // 3 (duplicate field), 5
+        assert_eq!(counters.skipped_total(), 3, "{counters:?}");
+        assert_eq!(counters.skipped.get("bad_number"), Some(&1), "{counters:?}"); // 6
+                                                                                  // Six ws lines, two of which are not records at all: each counted once.
+        assert_eq!(counters.by_kind.get("ws"), Some(&4), "{counters:?}");
     }
 }

@@ -14,10 +14,11 @@
 //! [`CaptureRecord`]; [`CaptureWriter`] writes records in the canonical field
 //! order.
 
+mod readahead;
 mod reader;
 mod record;
 mod writer;
 
 pub use reader::{CaptureReader, Line, MAX_LINE_BYTES};
-pub use record::{parse_record, CaptureRecord, RecordError, RecordKind};
+pub use record::{parse_record, parse_record_unchecked, CaptureRecord, RecordError, RecordKind};
 pub use writer::{CaptureWriter, OutRecord};

@@ -1,8 +1,9 @@
 //! Streaming line reader for plain and zstd-compressed captures.
 
+use crate::readahead::ReadAhead;
 use std::{
     fs::File,
-    io::{self, BufRead, BufReader, Read},
+    io::{self, BufRead, Read},
     path::Path,
     sync::{
         atomic::{AtomicU64, Ordering},
@@ -16,7 +17,7 @@ use std::{
 pub const MAX_LINE_BYTES: usize = 16 << 20;
 
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
-const BUF_BYTES: usize = 1 << 18;
+const BUF_BYTES: usize = 1 << 20;
 
 /// One line from a capture.
 #[derive(Debug, PartialEq, Eq)]
@@ -32,6 +33,9 @@ pub enum Line<'a> {
 pub struct CaptureReader {
     inner: Box<dyn BufRead + Send>,
     line: Vec<u8>,
+    /// Bytes of the reader's buffer handed out as the last line and not yet
+    /// consumed: a line that lies whole in the buffer is returned in place.
+    pending: usize,
     file_bytes_read: Arc<AtomicU64>,
     file_len: u64,
     compressed: bool,
@@ -70,13 +74,15 @@ impl CaptureReader {
         let head = io::Cursor::new(magic[..got].to_vec());
         let counted = Counting { inner: head.chain(file), read: read.clone() };
         let compressed = got == 4 && magic == ZSTD_MAGIC;
+        // Reading and decompressing run on their own thread, ahead of the
+        // consumer (see `readahead`).
         let inner: Box<dyn BufRead + Send> = if compressed {
             let decoder = zstd::stream::read::Decoder::new(counted)?;
-            Box::new(BufReader::with_capacity(BUF_BYTES, decoder))
+            Box::new(ReadAhead::new(decoder, BUF_BYTES)?)
         } else {
-            Box::new(BufReader::with_capacity(BUF_BYTES, counted))
+            Box::new(ReadAhead::new(counted, BUF_BYTES)?)
         };
-        Ok(CaptureReader { inner, line: Vec::with_capacity(4096), file_bytes_read: read, file_len, compressed })
+        Ok(CaptureReader { inner, line: Vec::with_capacity(4096), pending: 0, file_bytes_read: read, file_len, compressed })
     }
 
     /// Whether the file is zstd-compressed.
@@ -99,6 +105,22 @@ impl CaptureReader {
     /// stream (a segment cut off by a crash) yields its complete lines and
     /// then an error.
     pub fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
+        self.inner.consume(std::mem::take(&mut self.pending));
+        // Most lines lie whole in the buffer: hand them out without a copy.
+        // (The buffer is looked up twice because a borrow returned from one
+        // branch cannot be released for the other.)
+        let whole = loop {
+            match self.inner.fill_buf() {
+                Ok(buf) => break memchr::memchr(b'\n', buf),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        };
+        if let Some(end) = whole {
+            self.pending = end + 1;
+            let buf = self.inner.fill_buf()?;
+            return Ok(Some(Line::Data(strip_cr(&buf[..end]))));
+        }
         self.line.clear();
         let mut overflow = 0usize;
         loop {
@@ -113,7 +135,7 @@ impl CaptureReader {
                 }
                 break;
             }
-            let (chunk, found) = match memchr_newline(buf) {
+            let (chunk, found) = match memchr::memchr(b'\n', buf) {
                 Some(i) => (&buf[..i], Some(i)),
                 None => (buf, None),
             };
@@ -132,15 +154,12 @@ impl CaptureReader {
         if overflow > 0 {
             return Ok(Some(Line::TooLong(overflow)));
         }
-        if self.line.last() == Some(&b'\r') {
-            self.line.pop();
-        }
-        Ok(Some(Line::Data(&self.line)))
+        Ok(Some(Line::Data(strip_cr(&self.line))))
     }
 }
 
-fn memchr_newline(buf: &[u8]) -> Option<usize> {
-    buf.iter().position(|&b| b == b'\n')
+fn strip_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
 }
 
 #[cfg(test)]
@@ -175,6 +194,17 @@ mod tests {
         let mut r = CaptureReader::open(&packed).unwrap();
         assert!(r.is_compressed());
         assert_eq!(lines(&mut r), expected);
+    }
+
+    #[test]
+    fn lines_across_buffer_boundaries_arrive_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("many.jsonl");
+        // Line lengths vary so that lines straddle every refill point.
+        let expected: Vec<String> = (0..150_000).map(|i| format!("{{\"n\":{i},\"pad\":\"{}\"}}", "x".repeat(i % 37))).collect();
+        std::fs::write(&p, expected.join("\r\n") + "\n").unwrap();
+        assert!(std::fs::metadata(&p).unwrap().len() > 3 * BUF_BYTES as u64);
+        assert_eq!(lines(&mut CaptureReader::open(&p).unwrap()), expected);
     }
 
     #[test]

@@ -59,14 +59,19 @@ pub struct CaptureRecord<'a> {
     /// Websocket URL (`open`) or request URL (`rest`).
     pub url: Option<Cow<'a, str>>,
     /// The payload as raw JSON text, verbatim.
-    pub data: Option<&'a RawValue>,
+    pub data: Option<&'a str>,
+    /// Whether `data` has been checked to be exactly one JSON value. It is
+    /// `false` only for records from [`parse_record_unchecked`], whose
+    /// consumer must reject a payload that is not (decoders parse it fully
+    /// anyway, which is the point).
+    pub validated: bool,
 }
 
 impl<'a> CaptureRecord<'a> {
     /// The payload as the text the exchange sent: a JSON payload verbatim,
     /// a payload stored as a JSON string (a frame that was not JSON) unescaped.
     pub fn payload(&self) -> Option<Cow<'a, str>> {
-        let raw = self.data?.get();
+        let raw = self.data?;
         if raw.starts_with('"') {
             // A string payload: the frame itself was not JSON. Unescape it so
             // the decoder sees exactly what the exchange sent.
@@ -117,7 +122,105 @@ struct Wire<'a> {
 pub fn parse_record(line: &[u8]) -> Result<CaptureRecord<'_>, RecordError> {
     let wire: Wire<'_> = serde_json::from_slice(line).map_err(|e| RecordError::Malformed(e.to_string()))?;
     let kind = RecordKind::parse(&wire.kind).ok_or_else(|| RecordError::UnknownKind(wire.kind.clone().into_owned()))?;
-    Ok(CaptureRecord { recv: Timestamp(wire.recv_ns), exchange: wire.exchange, kind, conn: wire.conn, url: wire.url, data: wire.data })
+    Ok(CaptureRecord {
+        recv: Timestamp(wire.recv_ns),
+        exchange: wire.exchange,
+        kind,
+        conn: wire.conn,
+        url: wire.url,
+        data: wire.data.map(RawValue::get),
+        validated: true,
+    })
+}
+
+/// Parses a line written in the canonical layout, the one [`CaptureWriter`]
+/// and the benchmark generator write:
+///
+/// ```text
+/// {"recv_ns":N,"exchange":"E","kind":"K"[,"conn":N][,"url":"U"],"data":{...}}
+/// ```
+///
+/// without validating the payload (`validated` is `false`). Returns `None`
+/// for anything else, including whitespace, escapes in the envelope
+/// strings, or a payload that is not an object or array; the caller then
+/// uses [`parse_record`].
+///
+/// Why: [`parse_record`] must walk the whole payload to find where it ends,
+/// and the decoder then parses the same bytes again; on replay that first
+/// walk was a quarter of the time. Here the payload is simply "the rest of
+/// the line but the closing brace", and the decoder's own full parse is the
+/// validation: a decoder accepts only text that is exactly one JSON value,
+/// so a payload it accepts is the one [`parse_record`] would have returned.
+/// A caller must treat any decode failure of an unvalidated payload as "try
+/// again with [`parse_record`]" so that the outcome (and its counted
+/// reason) is exactly the strict one.
+///
+/// [`CaptureWriter`]: crate::CaptureWriter
+pub fn parse_record_unchecked(line: &[u8]) -> Option<CaptureRecord<'_>> {
+    let mut cur = Cursor { rest: line };
+    cur.tag(br#"{"recv_ns":"#)?;
+    let recv = cur.int::<i64>()?;
+    cur.tag(br#","exchange":"#)?;
+    let exchange = cur.string()?;
+    cur.tag(br#","kind":"#)?;
+    let kind = RecordKind::parse(cur.string()?)?;
+    let conn = match cur.tag(br#","conn":"#) {
+        Some(()) => Some(cur.int::<u64>()?),
+        None => None,
+    };
+    let url = match cur.tag(br#","url":"#) {
+        Some(()) => Some(Cow::Borrowed(cur.string()?)),
+        None => None,
+    };
+    cur.tag(br#","data":"#)?;
+    let data = cur.rest.strip_suffix(b"}")?;
+    if !matches!(data.first(), Some(b'{' | b'[')) {
+        return None;
+    }
+    // Most of this function's time is this check over the whole payload;
+    // the SIMD validator does it several times faster than `std`.
+    let data = simdutf8::basic::from_utf8(data).ok()?;
+    Some(CaptureRecord { recv: Timestamp(recv), exchange: Cow::Borrowed(exchange), kind, conn, url, data: Some(data), validated: false })
+}
+
+/// A cursor for [`parse_record_unchecked`]: accepts only what `serde_json`
+/// would read to the same value, and gives up on anything unusual.
+struct Cursor<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Cursor<'a> {
+    fn tag(&mut self, tag: &[u8]) -> Option<()> {
+        self.rest = self.rest.strip_prefix(tag)?;
+        Some(())
+    }
+
+    /// A JSON integer that fits `T` (no leading zeros, no fraction).
+    fn int<T: std::str::FromStr>(&mut self) -> Option<T> {
+        let negative = self.rest.first() == Some(&b'-');
+        let digits_from = usize::from(negative);
+        let len = self.rest[digits_from..].iter().take_while(|b| b.is_ascii_digit()).count();
+        let digits = &self.rest[digits_from..digits_from + len];
+        if digits.is_empty() || (digits.len() > 1 && digits[0] == b'0') {
+            return None;
+        }
+        let text = std::str::from_utf8(&self.rest[..digits_from + len]).ok()?;
+        let value = text.parse().ok()?;
+        self.rest = &self.rest[digits_from + len..];
+        Some(value)
+    }
+
+    /// A JSON string without escapes or control characters, as UTF-8.
+    fn string(&mut self) -> Option<&'a str> {
+        let body = self.rest.strip_prefix(b"\"")?;
+        let len = body.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        if body[len] != b'"' {
+            return None;
+        }
+        let text = std::str::from_utf8(&body[..len]).ok()?;
+        self.rest = &body[len + 1..];
+        Some(text)
+    }
 }
 
 #[cfg(test)]
@@ -166,5 +269,72 @@ mod tests {
         }
         let unknown = parse_record(br#"{"recv_ns":1,"exchange":"coinbase","kind":"fix"}"#).unwrap_err();
         assert_eq!(unknown, RecordError::UnknownKind("fix".into()));
+    }
+
+    /// Comparable view of a record.
+    fn view<'a>(r: &'a CaptureRecord<'a>) -> (i64, &'a str, RecordKind, Option<u64>, Option<&'a str>, Option<&'a str>) {
+        (r.recv.0, &r.exchange, r.kind, r.conn, r.url.as_deref(), r.data)
+    }
+
+    const CANONICAL: [&[u8]; 4] = [
+        br#"{"recv_ns":1767225600024416895,"exchange":"coinbase","kind":"ws","conn":1,"data":{"type":"l2update","product_id":"XLM-USD","changes":[["sell","14848.05","0.73069"]]}}"#,
+        br#"{"recv_ns":1,"exchange":"coinbase","kind":"rest","url":"https://api.exchange.coinbase.com/products","data":[{"id":"BTC-USD"}]}"#,
+        br#"{"recv_ns":-5,"exchange":"binance","kind":"ws","conn":0,"data":{}}"#,
+        br#"{"recv_ns":0,"exchange":"coinbase","kind":"ws","conn":18446744073709551615,"data":{"s":"\"}\""}}"#,
+    ];
+
+    #[test]
+    fn unchecked_agrees_with_strict_on_canonical_lines() {
+        for line in CANONICAL {
+            let fast = parse_record_unchecked(line).unwrap_or_else(|| panic!("{}", String::from_utf8_lossy(line)));
+            let strict = parse_record(line).unwrap();
+            assert_eq!(view(&fast), view(&strict));
+            assert!(!fast.validated && strict.validated);
+        }
+    }
+
+    #[test]
+    fn unchecked_declines_what_it_cannot_read_exactly() {
+        for line in [
+            &br#"{"data":{"a":1},"kind":"ws","conn":1,"exchange":"coinbase","recv_ns":5}"#[..],
+            br#"{"recv_ns": 1,"exchange":"coinbase","kind":"ws","conn":1,"data":{}}"#,
+            br#"{"recv_ns":01,"exchange":"coinbase","kind":"ws","conn":1,"data":{}}"#,
+            br#"{"recv_ns":99999999999999999999,"exchange":"coinbase","kind":"ws","conn":1,"data":{}}"#,
+            br#"{"recv_ns":1,"exchange":"coin\u0062ase","kind":"ws","conn":1,"data":{}}"#,
+            br#"{"recv_ns":1,"exchange":"coinbase","kind":"ws","conn":-1,"data":{}}"#,
+            br#"{"recv_ns":1,"exchange":"coinbase","kind":"fix","conn":1,"data":{}}"#,
+            br#"{"recv_ns":1,"exchange":"coinbase","kind":"ws","conn":1,"data":"text"}"#,
+            br#"{"recv_ns":1,"exchange":"coinbase","kind":"ws","conn":1,"data":null}"#,
+            br#"{"recv_ns":1,"exchange":"coinbase","kind":"open","conn":1}"#,
+            br#"{"recv_ns":1,"exchange":"coinbase","kind":"ws","conn":1,"data":{} "#,
+        ] {
+            assert!(parse_record_unchecked(line).is_none(), "{}", String::from_utf8_lossy(line));
+        }
+    }
+
+    proptest::proptest! {
+        /// The contract the fast path rests on: whenever it returns a record
+        /// whose payload is exactly one JSON value (what a decoder accepts),
+        /// the strict parser reads the same record from the line.
+        #[test]
+        fn unchecked_never_disagrees_with_strict(
+            which in 0..CANONICAL.len(),
+            edits in proptest::collection::vec((0usize..400, proptest::sample::select(&b"{}[]\",:\\ 0a-"[..])), 1..4),
+        ) {
+            let mut line = CANONICAL[which].to_vec();
+            for (at, byte) in edits {
+                let at = at % (line.len() + 1);
+                if at < line.len() && at % 2 == 0 { line[at] = byte } else { line.insert(at, byte) }
+            }
+            if let Some(fast) = parse_record_unchecked(&line) {
+                let data = fast.data.unwrap();
+                if serde_json::from_str::<&RawValue>(data).is_ok() {
+                    let strict = parse_record(&line);
+                    proptest::prop_assert!(strict.is_ok(), "strict rejects {}", String::from_utf8_lossy(&line));
+                    let strict = strict.unwrap();
+                    proptest::prop_assert_eq!(view(&fast), view(&strict));
+                }
+            }
+        }
     }
 }

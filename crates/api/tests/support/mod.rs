@@ -383,6 +383,9 @@ impl Server {
         let task = tokio::spawn(marketpipe_api::serve(listener, router, async {
             let _ = rx.await;
         }));
+        // reqwest is built without a bundled TLS provider; building a client
+        // needs one installed even for plain http.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         Server { addr, base: format!("http://{addr}"), client: reqwest::Client::new(), shutdown: Some(tx), task }
     }
 
