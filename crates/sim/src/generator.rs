@@ -1,0 +1,279 @@
+//! The generator task: paces the market model to the configured rate,
+//! renders each event once, broadcasts it to the sessions and hands it to
+//! the capture writer.
+//!
+//! Pacing is by count, not by sleeping per frame: every 10 ms tick emits as
+//! many steps as bring the total up to `rate × elapsed`, so high rates cost
+//! one wake-up per tick and the sequence of events never depends on timing.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::{Duration, SystemTime, UNIX_EPOCH},
+};
+
+use axum::extract::ws::Utf8Bytes;
+use marketpipe_capture::{CaptureWriter, OutRecord};
+use marketpipe_model::Timestamp;
+use tokio::{
+    sync::{mpsc, oneshot, watch},
+    time::{Instant, MissedTickBehavior},
+};
+
+use crate::{
+    hub::{self, Batch, Counters, Frame, FrameKind, Hub},
+    market::{Event, EventBody},
+    wire,
+};
+
+/// Generator tick.
+pub(crate) const TICK: Duration = Duration::from_millis(10);
+
+/// The most a tick may emit, in seconds of market at the configured rate:
+/// after a long pause (a suspended process, a starved CPU) the backlog is
+/// skipped instead of burst out.
+const MAX_CATCH_UP_SECS: f64 = 0.5;
+
+/// Capture writer queue, in messages (batches).
+const CAPTURE_QUEUE: usize = 256;
+
+/// The wall clock, Unix nanoseconds (the simulator is an I/O edge; the
+/// market model itself never reads it).
+pub(crate) fn now_ns() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+/// A message to the capture writer.
+pub(crate) enum CaptureMsg {
+    /// The opening records: the product list as a REST response, the
+    /// connection and subscription a client subscribed to everything would
+    /// record, and the opening snapshots.
+    Opening {
+        /// Time of the records.
+        time_ns: i64,
+        /// `(url, body)` of the product list.
+        rest: (String, String),
+        /// The websocket URL.
+        ws_url: String,
+        /// The subscribe request.
+        subscribe: String,
+        /// Its acknowledgement.
+        ack: String,
+        /// One snapshot per product.
+        snapshots: Vec<String>,
+    },
+    /// Market frames, each written as a `ws` record.
+    Batch(Arc<Batch>),
+    /// Flush, then answer.
+    Flush(oneshot::Sender<()>),
+}
+
+/// The connection id the capture's records carry.
+const CAPTURE_CONN: u64 = 1;
+
+/// Runs the capture writer (blocking I/O, on a blocking thread) until the
+/// generator drops its sender; then completes the file. The first error is
+/// returned (later records are counted as lost, never block the market).
+fn capture_writer(path: PathBuf, writer: CaptureWriter, mut rx: mpsc::Receiver<CaptureMsg>, hub: Arc<Hub>) -> std::io::Result<()> {
+    let mut writer = Some(writer);
+    let mut first_error: Option<std::io::Error> = None;
+    let exchange = "coinbase";
+    while let Some(msg) = rx.blocking_recv() {
+        let Some(w) = writer.as_mut() else {
+            if let CaptureMsg::Batch(_) = msg {
+                Counters::bump(&hub.counters.capture_errors);
+            }
+            continue;
+        };
+        let result = match &msg {
+            CaptureMsg::Opening { time_ns, rest, ws_url, subscribe, ack, snapshots } => {
+                let t = Timestamp(*time_ns);
+                let mut records = vec![
+                    OutRecord::Rest { url: &rest.0, data: &rest.1 },
+                    OutRecord::Open { conn: CAPTURE_CONN, url: ws_url },
+                    OutRecord::WsOut { conn: CAPTURE_CONN, data: subscribe },
+                    OutRecord::Ws { conn: CAPTURE_CONN, data: ack },
+                ];
+                records.extend(snapshots.iter().map(|s| OutRecord::Ws { conn: CAPTURE_CONN, data: s }));
+                records.into_iter().try_for_each(|r| write_one(w, t, exchange, r, &hub))
+            }
+            CaptureMsg::Batch(batch) => batch.frames.iter().try_for_each(|f| {
+                write_one(w, Timestamp(batch.time_ns), exchange, OutRecord::Ws { conn: CAPTURE_CONN, data: f.text.as_str() }, &hub)
+            }),
+            CaptureMsg::Flush(_) => w.flush(),
+        };
+        if let CaptureMsg::Flush(done) = msg {
+            // The waiter may be gone (shutdown); nothing to tell then.
+            let _ = done.send(());
+        }
+        if let Err(e) = result {
+            tracing::error!(path = %path.display(), error = %e, "capture write failed; the rest of the market is not recorded");
+            Counters::bump(&hub.counters.capture_errors);
+            first_error = Some(e);
+            writer = None;
+        }
+    }
+    match (writer, first_error) {
+        (_, Some(e)) => Err(e),
+        (Some(w), None) => w.finish(),
+        (None, None) => Ok(()),
+    }
+}
+
+fn write_one(w: &mut CaptureWriter, t: Timestamp, exchange: &str, r: OutRecord<'_>, hub: &Hub) -> std::io::Result<()> {
+    w.write(t, exchange, r)?;
+    Counters::bump(&hub.counters.capture_records);
+    Ok(())
+}
+
+/// The opening capture records for a market that has not moved yet.
+pub(crate) fn opening(hub: &Hub, rest_url: &str, ws_url: &str, time_ns: i64) -> CaptureMsg {
+    let market = hub.market();
+    let snapshots = hub
+        .specs
+        .iter()
+        .enumerate()
+        .map(|(i, spec)| {
+            let (bids, asks) = market.book(i);
+            wire::snapshot(spec, &bids, &asks, time_ns)
+        })
+        .collect();
+    drop(market);
+    let ids: Vec<&str> = hub.ids.iter().map(String::as_str).collect();
+    let channels = ["level2_batch", "matches", "ticker"];
+    let subscribe = format!(
+        r#"{{"type":"subscribe","product_ids":{},"channels":{}}}"#,
+        serde_json::to_string(&ids).unwrap_or_default(),
+        serde_json::to_string(&channels).unwrap_or_default()
+    );
+    let ack = wire::subscriptions(&channels.iter().map(|c| (*c, ids.clone())).collect::<Vec<_>>());
+    CaptureMsg::Opening {
+        time_ns,
+        rest: (format!("{rest_url}/products"), hub.products_json.clone()),
+        ws_url: ws_url.to_owned(),
+        subscribe,
+        ack,
+        snapshots,
+    }
+}
+
+/// The generator task.
+pub(crate) struct Generator {
+    pub(crate) hub: Arc<Hub>,
+    pub(crate) rate: f64,
+    pub(crate) duration: Option<Duration>,
+    pub(crate) capture: Option<mpsc::Sender<CaptureMsg>>,
+    /// Set once generation has ended and the capture is flushed.
+    pub(crate) done: watch::Sender<bool>,
+    pub(crate) shutdown: watch::Receiver<bool>,
+}
+
+impl Generator {
+    /// Runs until the duration ends or shutdown. Dropping the capture
+    /// sender on return lets the writer complete the file.
+    pub(crate) async fn run(mut self) {
+        let start = Instant::now();
+        let mut ticker = tokio::time::interval(TICK);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut emitted: u64 = 0;
+        let mut events = Vec::with_capacity(256);
+        let max_batch = (self.rate * MAX_CATCH_UP_SECS).ceil() as u64 + 3;
+        loop {
+            if self.rate > 0.0 {
+                tokio::select! {
+                    _ = hub::signalled(&mut self.shutdown) => return,
+                    _ = ticker.tick() => {}
+                }
+            } else {
+                let end = self.duration.and_then(|d| start.checked_add(d));
+                tokio::select! {
+                    _ = hub::signalled(&mut self.shutdown) => return,
+                    _ = sleep_until_opt(end) => {}
+                }
+            }
+            let elapsed = start.elapsed();
+            let finished = self.duration.is_some_and(|d| elapsed >= d);
+            let active = self.duration.map_or(elapsed, |d| elapsed.min(d));
+            let target = (self.rate * active.as_secs_f64()) as u64;
+            if target > emitted.saturating_add(max_batch) {
+                // Skip a backlog rather than burst it (see MAX_CATCH_UP_SECS).
+                emitted = target - max_batch;
+            }
+            if target > emitted {
+                events.clear();
+                let time_ns = now_ns();
+                {
+                    let mut market = self.hub.market();
+                    while emitted < target {
+                        emitted += market.step(time_ns, &mut events) as u64;
+                    }
+                }
+                let batch = Arc::new(self.render(time_ns, &events));
+                // No receivers is fine: the market runs whether or not anyone listens.
+                let _ = self.hub.tx.send(batch.clone());
+                if let Some(capture) = &self.capture {
+                    if capture.send(CaptureMsg::Batch(batch)).await.is_err() {
+                        self.capture = None;
+                    }
+                }
+            }
+            if finished {
+                break;
+            }
+        }
+        if let Some(capture) = &self.capture {
+            let (tx, rx) = oneshot::channel();
+            if capture.send(CaptureMsg::Flush(tx)).await.is_ok() {
+                let _ = rx.await;
+            }
+        }
+        tracing::info!(frames = emitted, "simulated market finished generating");
+        self.done.send_replace(true);
+        // Keep the capture file open until shutdown, so that shutdown is the
+        // one place it is completed.
+        hub::signalled(&mut self.shutdown).await;
+    }
+
+    fn render(&self, time_ns: i64, events: &[Event]) -> Batch {
+        let counters = &self.hub.counters;
+        let frames = events
+            .iter()
+            .filter_map(|e| {
+                let spec = self.hub.specs.get(e.product)?;
+                let (kind, text, trade_id) = match &e.body {
+                    EventBody::L2(changes) => (FrameKind::L2Update, wire::l2update(spec, changes, e.time_ns), None),
+                    EventBody::Match(t) => {
+                        Counters::bump(&counters.trades);
+                        (FrameKind::Match, wire::trade(spec, e.product, t, e.product_seq, false), Some(t.id))
+                    }
+                    EventBody::Ticker(t) => (FrameKind::Ticker, wire::ticker(spec, t, e.product_seq), None),
+                };
+                Some(Frame { seq: e.seq, product: e.product, product_seq: e.product_seq, trade_id, kind, text: Utf8Bytes::from(text) })
+            })
+            .collect::<Vec<_>>();
+        counters.market_frames.fetch_add(frames.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        Batch { time_ns, frames }
+    }
+}
+
+/// Sleeps until `at`, or forever without one.
+pub(crate) async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A running capture writer.
+pub(crate) type CaptureTask = tokio::task::JoinHandle<std::io::Result<()>>;
+
+/// Creates the capture file (zstd-compressed if its name ends in `.zst`)
+/// and starts its writer on a blocking thread.
+pub(crate) fn spawn_capture(path: &Path, hub: Arc<Hub>) -> std::io::Result<(mpsc::Sender<CaptureMsg>, CaptureTask)> {
+    let zstd = path.extension().is_some_and(|e| e == "zst").then_some(3);
+    let writer = CaptureWriter::create(path, zstd)?;
+    let (tx, rx) = mpsc::channel(CAPTURE_QUEUE);
+    let path = path.to_owned();
+    let handle = tokio::task::spawn_blocking(move || capture_writer(path, writer, rx, hub));
+    Ok((tx, handle))
+}

@@ -1,0 +1,71 @@
+//! Client misbehaviour and shutdown.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{fast, sim, Client, Next};
+use tokio::io::AsyncWriteExt;
+
+#[tokio::test]
+async fn misbehaving_clients_do_not_disturb_the_simulator() {
+    let sim = sim(fast(41, 2, 2_000)).await;
+    // An oversized message ends that connection only.
+    let mut big = Client::connect(&sim.ws_url()).await;
+    big.send(&"x".repeat(200_000)).await;
+    assert_eq!(big.next(Duration::from_secs(3)).await, Next::Closed);
+    // Garbage on a raw socket, and a socket closed mid-handshake.
+    let mut raw = tokio::net::TcpStream::connect(sim.local_addr()).await.unwrap();
+    raw.write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n").await.unwrap();
+    drop(raw);
+    let mut raw = tokio::net::TcpStream::connect(sim.local_addr()).await.unwrap();
+    raw.write_all(&[0xff; 4096]).await.unwrap();
+    drop(raw);
+    // A client that vanishes without a close frame.
+    let mut gone = Client::connect(&sim.ws_url()).await;
+    gone.subscribe(&["BTC-USD"], &["level2_batch"]).await;
+    drop(gone);
+    // Everyone else is still served.
+    let mut fine = Client::connect(&sim.ws_url()).await;
+    fine.subscribe(&["ETH-USD"], &["matches"]).await;
+    assert!(fine.expect().await.contains("subscriptions"));
+    assert!(matches!(fine.next(Duration::from_secs(2)).await, Next::Text(_)));
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while sim.stats().active_connections != 1 {
+        assert!(Instant::now() < deadline, "sessions leak: {:?}", sim.stats());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    sim.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn shutdown_closes_sessions_promptly() {
+    let sim = sim(fast(42, 2, 10_000)).await;
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        let mut c = Client::connect(&sim.ws_url()).await;
+        c.subscribe(&["BTC-USD", "ETH-USD"], &["level2_batch", "matches", "heartbeat"]).await;
+        c.expect().await;
+        clients.push(c);
+    }
+    let t = Instant::now();
+    let waiter = tokio::spawn(async move {
+        let mut ends = Vec::new();
+        for mut c in clients {
+            loop {
+                match c.next(Duration::from_secs(3)).await {
+                    Next::Text(_) => continue,
+                    other => {
+                        ends.push(other);
+                        break;
+                    }
+                }
+            }
+        }
+        ends
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    sim.shutdown().await.unwrap();
+    assert!(t.elapsed() < Duration::from_secs(2), "shutdown took {:?}", t.elapsed());
+    assert_eq!(waiter.await.unwrap(), vec![Next::Closed, Next::Closed, Next::Closed]);
+}
