@@ -9,6 +9,7 @@
 
 pub mod coinbase;
 mod error;
+pub mod session;
 
 pub use error::DecodeError;
 

@@ -28,6 +28,7 @@ mod message;
 mod registry;
 mod rest;
 mod scan;
+pub mod session;
 mod ticker;
 mod trade;
 

@@ -1,0 +1,282 @@
+//! Metric names (all in one place) and the counters the runtime keeps.
+//!
+//! Every count goes both to the `metrics` facade (the binary installs the
+//! Prometheus recorder; without one these are no-ops) and to in-process
+//! atomics that [`crate::FeedHandle::stats`] and
+//! [`crate::BackfillHandle::stats`] expose, so tests and the binary's logs
+//! can read them without a recorder.
+
+use std::sync::{
+    atomic::{AtomicU64, Ordering::Relaxed},
+    Arc,
+};
+
+use marketpipe_model::Exchange;
+
+/// Websocket connections established (`exchange`).
+pub const CONNECTIONS_OPENED: &str = "marketpipe_ws_connections_opened_total";
+/// Connections ended and to be replaced (`exchange`, `reason`).
+pub const RECONNECTS: &str = "marketpipe_ws_reconnects_total";
+/// Connection attempts that failed before opening (`exchange`, `reason`).
+pub const CONNECT_FAILURES: &str = "marketpipe_ws_connect_failures_total";
+/// Subscriptions not acknowledged in time (`exchange`).
+pub const ACK_TIMEOUTS: &str = "marketpipe_ws_ack_timeouts_total";
+/// `error` frames from the exchange (`exchange`).
+pub const EXCHANGE_ERRORS: &str = "marketpipe_ws_exchange_errors_total";
+/// Connections replaced for silence (`exchange`).
+pub const WATCHDOG_TRIPS: &str = "marketpipe_ws_watchdog_trips_total";
+/// Text frames received (`exchange`).
+pub const FRAMES_RECEIVED: &str = "marketpipe_ws_frames_received_total";
+/// Binary frames ignored (`exchange`).
+pub const BINARY_IGNORED: &str = "marketpipe_ws_binary_frames_ignored_total";
+/// Book resyncs requested and sent (`exchange`).
+pub const RESYNCS: &str = "marketpipe_ws_resyncs_total";
+/// Sends that found the downstream channel full (`stage`).
+pub const CHANNEL_FULL: &str = "marketpipe_channel_full_total";
+/// Time spent blocked on a full downstream channel, seconds (`stage`).
+pub const CHANNEL_BLOCKED_SECONDS: &str = "marketpipe_channel_blocked_seconds";
+/// Trade-id gaps detected (`exchange`).
+pub const GAPS_DETECTED: &str = "marketpipe_trade_gaps_total";
+/// Trade ids missing in detected gaps (`exchange`).
+pub const GAP_TRADES_MISSING: &str = "marketpipe_trade_gap_missing_ids_total";
+/// Backfill HTTP requests sent, retries included (`exchange`).
+pub const BACKFILL_REQUESTS: &str = "marketpipe_backfill_requests_total";
+/// Backfill pages received and forwarded (`exchange`).
+pub const BACKFILL_PAGES: &str = "marketpipe_backfill_pages_total";
+/// Backfill requests retried (`exchange`, `reason`).
+pub const BACKFILL_RETRIES: &str = "marketpipe_backfill_retries_total";
+/// Gaps given up (`exchange`, `reason`).
+pub const BACKFILL_FAILURES: &str = "marketpipe_backfill_failures_total";
+/// Gaps fully backfilled (`exchange`).
+pub const BACKFILL_GAPS_DONE: &str = "marketpipe_backfill_gaps_completed_total";
+/// Gap requests merged into a pending one (`exchange`).
+pub const BACKFILL_GAPS_MERGED: &str = "marketpipe_backfill_gaps_merged_total";
+
+/// Counts `name` for `exchange`.
+pub(crate) fn count(name: &'static str, exchange: Exchange) {
+    metrics::counter!(name, "exchange" => exchange.as_str()).increment(1);
+}
+
+/// Counts `name` for `exchange` with a `reason`.
+pub(crate) fn count_reason(name: &'static str, exchange: Exchange, reason: &'static str) {
+    metrics::counter!(name, "exchange" => exchange.as_str(), "reason" => reason).increment(1);
+}
+
+/// A snapshot of a feed's counters (all only grow).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FeedStats {
+    /// Connections opened.
+    pub connections: u64,
+    /// Connections ended and replaced (shutdown excluded), any reason.
+    pub reconnects: u64,
+    /// Connection attempts that failed before opening.
+    pub connect_failures: u64,
+    /// Acknowledgement timeouts.
+    pub ack_timeouts: u64,
+    /// Exchange `error` frames.
+    pub exchange_errors: u64,
+    /// Watchdog trips.
+    pub watchdog_trips: u64,
+    /// Text frames received.
+    pub frames: u64,
+    /// Binary frames ignored.
+    pub binary_ignored: u64,
+    /// Resyncs sent.
+    pub resyncs: u64,
+    /// Sends that found the downstream channel full.
+    pub channel_full: u64,
+}
+
+/// The live counters behind [`FeedStats`].
+#[derive(Debug)]
+pub(crate) struct FeedCounters {
+    exchange: Exchange,
+    connections: AtomicU64,
+    reconnects: AtomicU64,
+    connect_failures: AtomicU64,
+    ack_timeouts: AtomicU64,
+    exchange_errors: AtomicU64,
+    watchdog_trips: AtomicU64,
+    frames: AtomicU64,
+    binary_ignored: AtomicU64,
+    resyncs: AtomicU64,
+    /// Shared with the feed's emitter, which counts the waits.
+    channel_full: Arc<AtomicU64>,
+}
+
+impl FeedCounters {
+    pub(crate) fn new(exchange: Exchange, channel_full: Arc<AtomicU64>) -> Self {
+        FeedCounters {
+            exchange,
+            connections: AtomicU64::new(0),
+            reconnects: AtomicU64::new(0),
+            connect_failures: AtomicU64::new(0),
+            ack_timeouts: AtomicU64::new(0),
+            exchange_errors: AtomicU64::new(0),
+            watchdog_trips: AtomicU64::new(0),
+            frames: AtomicU64::new(0),
+            binary_ignored: AtomicU64::new(0),
+            resyncs: AtomicU64::new(0),
+            channel_full,
+        }
+    }
+
+    pub(crate) fn snapshot(&self) -> FeedStats {
+        FeedStats {
+            connections: self.connections.load(Relaxed),
+            reconnects: self.reconnects.load(Relaxed),
+            connect_failures: self.connect_failures.load(Relaxed),
+            ack_timeouts: self.ack_timeouts.load(Relaxed),
+            exchange_errors: self.exchange_errors.load(Relaxed),
+            watchdog_trips: self.watchdog_trips.load(Relaxed),
+            frames: self.frames.load(Relaxed),
+            binary_ignored: self.binary_ignored.load(Relaxed),
+            resyncs: self.resyncs.load(Relaxed),
+            channel_full: self.channel_full.load(Relaxed),
+        }
+    }
+
+    pub(crate) fn opened(&self) {
+        self.connections.fetch_add(1, Relaxed);
+        count(CONNECTIONS_OPENED, self.exchange);
+    }
+
+    pub(crate) fn reconnect(&self, reason: &'static str) {
+        self.reconnects.fetch_add(1, Relaxed);
+        count_reason(RECONNECTS, self.exchange, reason);
+    }
+
+    pub(crate) fn connect_failed(&self, reason: &'static str) {
+        self.connect_failures.fetch_add(1, Relaxed);
+        count_reason(CONNECT_FAILURES, self.exchange, reason);
+    }
+
+    pub(crate) fn ack_timeout(&self) {
+        self.ack_timeouts.fetch_add(1, Relaxed);
+        count(ACK_TIMEOUTS, self.exchange);
+    }
+
+    pub(crate) fn exchange_error(&self) {
+        self.exchange_errors.fetch_add(1, Relaxed);
+        count(EXCHANGE_ERRORS, self.exchange);
+    }
+
+    pub(crate) fn watchdog_trip(&self) {
+        self.watchdog_trips.fetch_add(1, Relaxed);
+        count(WATCHDOG_TRIPS, self.exchange);
+    }
+
+    pub(crate) fn frame(&self) {
+        self.frames.fetch_add(1, Relaxed);
+        count(FRAMES_RECEIVED, self.exchange);
+    }
+
+    pub(crate) fn binary(&self) {
+        self.binary_ignored.fetch_add(1, Relaxed);
+        count(BINARY_IGNORED, self.exchange);
+    }
+
+    pub(crate) fn resync(&self) {
+        self.resyncs.fetch_add(1, Relaxed);
+        count(RESYNCS, self.exchange);
+    }
+}
+
+/// A snapshot of a backfiller's counters (all only grow).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BackfillStats {
+    /// Gap requests received.
+    pub gaps_received: u64,
+    /// Gap requests merged into one already pending.
+    pub gaps_merged: u64,
+    /// Gaps fully backfilled (or as far as the exchange's history goes).
+    pub gaps_completed: u64,
+    /// Gaps given up.
+    pub gaps_failed: u64,
+    /// HTTP requests sent, retries included.
+    pub requests: u64,
+    /// Pages forwarded downstream.
+    pub pages: u64,
+    /// Requests retried.
+    pub retries: u64,
+    /// Sends that found the downstream channel full.
+    pub channel_full: u64,
+}
+
+/// The live counters behind [`BackfillStats`].
+#[derive(Debug)]
+pub(crate) struct BackfillCounters {
+    exchange: Exchange,
+    gaps_received: AtomicU64,
+    gaps_merged: AtomicU64,
+    gaps_completed: AtomicU64,
+    gaps_failed: AtomicU64,
+    requests: AtomicU64,
+    pages: AtomicU64,
+    retries: AtomicU64,
+    /// Shared with the backfiller's emitter, which counts the waits.
+    channel_full: Arc<AtomicU64>,
+}
+
+impl BackfillCounters {
+    pub(crate) fn new(exchange: Exchange, channel_full: Arc<AtomicU64>) -> Self {
+        BackfillCounters {
+            exchange,
+            gaps_received: AtomicU64::new(0),
+            gaps_merged: AtomicU64::new(0),
+            gaps_completed: AtomicU64::new(0),
+            gaps_failed: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            pages: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+            channel_full,
+        }
+    }
+
+    pub(crate) fn snapshot(&self) -> BackfillStats {
+        BackfillStats {
+            gaps_received: self.gaps_received.load(Relaxed),
+            gaps_merged: self.gaps_merged.load(Relaxed),
+            gaps_completed: self.gaps_completed.load(Relaxed),
+            gaps_failed: self.gaps_failed.load(Relaxed),
+            requests: self.requests.load(Relaxed),
+            pages: self.pages.load(Relaxed),
+            retries: self.retries.load(Relaxed),
+            channel_full: self.channel_full.load(Relaxed),
+        }
+    }
+
+    pub(crate) fn gap_received(&self) {
+        self.gaps_received.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn gap_merged(&self) {
+        self.gaps_merged.fetch_add(1, Relaxed);
+        count(BACKFILL_GAPS_MERGED, self.exchange);
+    }
+
+    pub(crate) fn gap_completed(&self) {
+        self.gaps_completed.fetch_add(1, Relaxed);
+        count(BACKFILL_GAPS_DONE, self.exchange);
+    }
+
+    pub(crate) fn gap_failed(&self, reason: &'static str) {
+        self.gaps_failed.fetch_add(1, Relaxed);
+        count_reason(BACKFILL_FAILURES, self.exchange, reason);
+    }
+
+    pub(crate) fn request(&self) {
+        self.requests.fetch_add(1, Relaxed);
+        count(BACKFILL_REQUESTS, self.exchange);
+    }
+
+    pub(crate) fn page(&self) {
+        self.pages.fetch_add(1, Relaxed);
+        count(BACKFILL_PAGES, self.exchange);
+    }
+
+    pub(crate) fn retry(&self, reason: &'static str) {
+        self.retries.fetch_add(1, Relaxed);
+        count_reason(BACKFILL_RETRIES, self.exchange, reason);
+    }
+}
