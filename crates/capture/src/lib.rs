@@ -12,13 +12,17 @@
 //! [`CaptureReader`] streams lines from plain or compressed files in
 //! constant memory; [`parse_record`] turns a line into a borrowed
 //! [`CaptureRecord`]; [`CaptureWriter`] writes records in the canonical field
-//! order.
+//! order. [`ArchiveWriter`] writes the live raw archive: per-exchange zstd
+//! segments rotated hourly and at a size cap
+//! (`ROOT/<exchange>/YYYY/MM/DD/HH-<n>.jsonl.zst`).
 
+mod archive;
 mod readahead;
 mod reader;
 mod record;
 mod writer;
 
+pub use archive::{ArchiveConfig, ArchiveWriter};
 pub use reader::{CaptureReader, Line, MAX_LINE_BYTES};
 pub use record::{parse_record, parse_record_unchecked, CaptureRecord, RecordError, RecordKind};
 pub use writer::{CaptureWriter, OutRecord};

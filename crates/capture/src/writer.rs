@@ -67,7 +67,13 @@ pub struct CaptureWriter {
 impl CaptureWriter {
     /// Creates (truncates) `path`; compressed at the given zstd level if `zstd_level` is set.
     pub fn create(path: &Path, zstd_level: Option<i32>) -> io::Result<Self> {
-        let file = BufWriter::with_capacity(1 << 16, File::create(path)?);
+        Self::from_file(File::create(path)?, zstd_level)
+    }
+
+    /// Writes to an already opened file (the archive opens its segments with
+    /// `create_new` so that a restart never overwrites one).
+    pub(crate) fn from_file(file: File, zstd_level: Option<i32>) -> io::Result<Self> {
+        let file = BufWriter::with_capacity(1 << 16, file);
         let sink = match zstd_level {
             Some(level) => Sink::Zstd(zstd::stream::write::Encoder::new(file, level)?),
             None => Sink::Plain(file),
