@@ -240,7 +240,8 @@ while now < END:
             elif name == "error":
                 rec(t, "ws", conn=conn, data={"type": "error", "message": "Failed to subscribe", "reason": "DOGE-BTC is not a valid product"})
 
-rec(END, "close", conn=conn)
+# No closing record: the capture is cut while connected, as an hourly archive
+# segment is, so the books it leaves are live.
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "coinbase-sample.jsonl")
 with open(path, "w") as f:
     f.write("\n".join(out_lines) + "\n")

@@ -49,6 +49,12 @@ pub enum Command {
     Serve(ServeArgs),
     /// Query candles from the store.
     Candles(CandlesArgs),
+    /// Run the live pipeline: exchange feeds -> archive, candles, books -> store, with the API.
+    Run(RunArgs),
+    /// Run the live pipeline against the built-in exchange simulator (no internet needed).
+    Demo(DemoArgs),
+    /// Run the exchange simulator alone (Coinbase Exchange protocol over loopback).
+    Sim(SimArgs),
 }
 
 /// Where the embedded store lives.
@@ -147,4 +153,119 @@ pub struct CandlesArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
     pub format: OutputFormat,
+}
+
+/// The simulated market and its fault switches (`sim` and `demo`).
+#[derive(Debug, Args, Clone)]
+pub struct MarketArgs {
+    /// Seed of the market model: one seed, one market history.
+    #[arg(long, default_value_t = marketpipe_sim::SimConfig::DEFAULT_SEED)]
+    pub seed: u64,
+    /// Number of products (BTC-USD, ETH-USD, SOL-USD, ...).
+    #[arg(long = "products", default_value_t = marketpipe_sim::SimConfig::DEFAULT_PRODUCTS, value_name = "N")]
+    pub product_count: usize,
+    /// Market frames per second in total (matches, l2updates and tickers).
+    #[arg(long, default_value_t = marketpipe_sim::SimConfig::DEFAULT_RATE, value_name = "FRAMES_PER_S")]
+    pub rate: f64,
+    /// Stop generating new activity after this long (e.g. `60s`); the simulator keeps serving.
+    #[arg(long, value_parser = marketpipe_sim::parse_duration, value_name = "DURATION")]
+    pub duration: Option<std::time::Duration>,
+    /// Fault: drop every websocket connection this long after it opened (e.g. `10s`).
+    #[arg(long, value_parser = marketpipe_sim::parse_duration, value_name = "DURATION")]
+    pub drop_every: Option<std::time::Duration>,
+    /// Fault: stop sending on a connection this long after it opened, without closing it.
+    #[arg(long, value_parser = marketpipe_sim::parse_duration, value_name = "DURATION")]
+    pub stall_after: Option<std::time::Duration>,
+    /// Fault: probability per data frame of also sending a malformed frame (0..1).
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    pub malformed_rate: f64,
+    /// Fault: probability per data frame of sending it twice (0..1).
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    pub duplicate_rate: f64,
+    /// Fault: subscription acknowledgements `normal`, `missing` or `late:<duration>` (e.g. `late:2s`).
+    #[arg(long, default_value = "normal", value_name = "MODE")]
+    pub ack: marketpipe_sim::AckFault,
+}
+
+impl MarketArgs {
+    /// The simulator configuration these flags describe.
+    pub fn sim_config(&self, write_capture: Option<PathBuf>) -> marketpipe_sim::SimConfig {
+        marketpipe_sim::SimConfig {
+            seed: self.seed,
+            products: self.product_count,
+            rate: self.rate,
+            duration: self.duration,
+            faults: marketpipe_sim::Faults {
+                drop_every: self.drop_every,
+                stall_after: self.stall_after,
+                malformed_rate: self.malformed_rate,
+                duplicate_rate: self.duplicate_rate,
+                ack: self.ack,
+            },
+            write_capture,
+            ..marketpipe_sim::SimConfig::default()
+        }
+    }
+}
+
+/// `marketpipe sim`.
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// Exchange protocol to speak (`coinbase`).
+    #[arg(long, default_value = "coinbase")]
+    pub exchange: String,
+    /// Address to listen on; websocket and REST share it (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:9100", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub market: MarketArgs,
+    /// Record the complete market history to this capture file (`.zst` compresses).
+    #[arg(long, value_name = "FILE")]
+    pub write_capture: Option<PathBuf>,
+}
+
+/// Settings shared by `run` and `demo`: store, API, engine, archive.
+#[derive(Debug, Args)]
+pub struct PipelineArgs {
+    #[command(flatten)]
+    pub data: DataDirArgs,
+    /// Address the API listens on (default `127.0.0.1:8080`; port 0 picks a free one).
+    #[arg(long, env = "MARKETPIPE_LISTEN", value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    /// Do not write the raw archive (by default everything received is kept under DIR/archive).
+    #[arg(long, env = "MARKETPIPE_NO_ARCHIVE")]
+    pub no_archive: bool,
+}
+
+/// `marketpipe run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    /// Exchange to connect to (`coinbase`); the config file can list several.
+    #[arg(long, env = "MARKETPIPE_EXCHANGE")]
+    pub exchange: Option<String>,
+    /// Native product ids, comma-separated (e.g. `BTC-USD,ETH-USD`).
+    #[arg(long, env = "MARKETPIPE_PRODUCTS", value_delimiter = ',', value_name = "LIST")]
+    pub products: Option<Vec<String>>,
+    /// Websocket URL of the exchange (another endpoint: the simulator, a sandbox).
+    #[arg(long, env = "MARKETPIPE_WS_URL", value_name = "URL")]
+    pub ws_url: Option<String>,
+    /// REST base URL of the exchange, for product metadata and trade backfill.
+    #[arg(long, env = "MARKETPIPE_REST_URL", value_name = "URL")]
+    pub rest_url: Option<String>,
+}
+
+/// `marketpipe demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    #[command(flatten)]
+    pub market: MarketArgs,
+    /// Stop after this long (e.g. `30s`); by default run until Ctrl-C.
+    #[arg(long, value_parser = marketpipe_sim::parse_duration, value_name = "DURATION")]
+    pub run_for: Option<std::time::Duration>,
 }

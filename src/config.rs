@@ -37,6 +37,35 @@ pub struct FileConfig {
     /// Logging.
     #[serde(default)]
     pub log: LogFile,
+    /// Exchanges for `run`, by name: `[exchanges.coinbase]`.
+    #[serde(default)]
+    pub exchanges: std::collections::BTreeMap<String, ExchangeFile>,
+    /// The raw archive.
+    #[serde(default)]
+    pub archive: ArchiveFile,
+}
+
+/// `[exchanges.<name>]` in the config file.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExchangeFile {
+    /// Native product ids to subscribe, e.g. `["BTC-USD", "ETH-USD"]`.
+    #[serde(default)]
+    pub products: Vec<String>,
+    /// Websocket URL (default: the exchange's public feed).
+    pub ws_url: Option<String>,
+    /// REST base URL (default: the exchange's public API).
+    pub rest_url: Option<String>,
+}
+
+/// `[archive]` in the config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchiveFile {
+    /// Write the raw archive (default true).
+    pub enabled: Option<bool>,
+    /// Segment size cap in bytes before rotation (default 256 MiB).
+    pub max_segment_bytes: Option<u64>,
 }
 
 /// `[engine]` in the config file.

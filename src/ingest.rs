@@ -9,9 +9,10 @@ use std::{collections::BTreeMap, fmt};
 
 use marketpipe_capture::{parse_record, parse_record_unchecked, CaptureRecord, Line, RecordKind};
 use marketpipe_engine::Engine;
-use marketpipe_model::{Exchange, MarketEvent, Timestamp};
+use marketpipe_live::{LiveBody, LiveRecord};
+use marketpipe_model::{Exchange, InstrumentKey, MarketEvent, Timestamp};
 use marketpipe_venues::{decoder_for, DecodeError, Decoded, VenueDecoder};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 /// Counts of everything the ingest saw, by kind and reason.
 #[derive(Debug, Default, Clone)]
@@ -44,11 +45,17 @@ impl IngestCounters {
     }
 }
 
-/// Feeds capture lines through decoders into an engine.
+/// Feeds capture lines (replay) or live records through decoders into an
+/// engine: one code path for both, so a replay of the archive reproduces
+/// what the live run computed.
 pub struct Ingest {
     decoders: FxHashMap<Exchange, Box<dyn VenueDecoder>>,
     events: Vec<MarketEvent>,
     counters: IngestCounters,
+    /// Products whose book snapshot arrived on each open connection: when
+    /// the connection closes, their books miss updates until a new snapshot
+    /// arrives on the next one, so they are marked resyncing.
+    books_by_conn: FxHashMap<(Exchange, u64), FxHashSet<InstrumentKey>>,
 }
 
 impl Default for Ingest {
@@ -60,7 +67,12 @@ impl Default for Ingest {
 impl Ingest {
     /// A fresh ingest with no decoder state.
     pub fn new() -> Self {
-        Ingest { decoders: FxHashMap::default(), events: Vec::with_capacity(64), counters: IngestCounters::default() }
+        Ingest {
+            decoders: FxHashMap::default(),
+            events: Vec::with_capacity(64),
+            counters: IngestCounters::default(),
+            books_by_conn: FxHashMap::default(),
+        }
     }
 
     /// What has been counted so far.
@@ -124,7 +136,7 @@ impl Ingest {
                 *self.counters.by_kind.entry(record.kind.as_str()).or_default() += 1;
                 engine.advance_clock(record.recv);
                 self.decoded(exchange, &decoded);
-                self.apply(engine);
+                self.apply(engine, exchange, record.conn, &mut |_| {});
                 true
             }
             Some(Err(_)) | None => {
@@ -149,15 +161,73 @@ impl Ingest {
                 Some(p) => p,
                 None => return self.counters.skip("missing_data"),
             },
+            RecordKind::Close => return self.connection_closed(exchange, record.conn, None, engine),
             // Connection bookkeeping and our own outgoing frames carry no market data.
-            RecordKind::Open | RecordKind::Close | RecordKind::WsOut => return,
+            RecordKind::Open | RecordKind::WsOut => return,
         };
-        match self.decode(exchange, record.kind, record.url.as_deref(), &payload, record.recv) {
+        self.payload(exchange, record.kind, record.conn, record.url.as_deref(), &payload, record.recv, engine, &mut |_| {});
+    }
+
+    /// Handles one record of live operation, exactly as [`Ingest::record`]
+    /// would handle it read back from the archive; `observe` sees every
+    /// event before the engine does (the live pipeline watches trade ids).
+    pub fn live(&mut self, record: &LiveRecord, engine: &mut Engine, observe: &mut dyn FnMut(&MarketEvent)) {
+        self.counters.records += 1;
+        let (kind, conn, url, payload) = match &record.body {
+            LiveBody::Ws { conn, text } => (RecordKind::Ws, Some(*conn), None, text.as_str()),
+            LiveBody::Rest { url, body } => (RecordKind::Rest, None, Some(url.as_str()), body.as_str()),
+            LiveBody::Open { .. } => (RecordKind::Open, None, None, ""),
+            LiveBody::WsOut { .. } => (RecordKind::WsOut, None, None, ""),
+            LiveBody::Close { conn, reason } => (RecordKind::Close, Some(*conn), None, reason.as_str()),
+        };
+        *self.counters.by_kind.entry(kind.as_str()).or_default() += 1;
+        engine.advance_clock(record.recv);
+        match kind {
+            RecordKind::Ws | RecordKind::Rest => self.payload(record.exchange, kind, conn, url, payload, record.recv, engine, observe),
+            RecordKind::Close => self.connection_closed(record.exchange, conn, Some(payload), engine),
+            RecordKind::Open | RecordKind::WsOut => {}
+        }
+    }
+
+    /// Decodes a `ws` or `rest` payload and applies its events.
+    #[allow(clippy::too_many_arguments)]
+    fn payload(
+        &mut self,
+        exchange: Exchange,
+        kind: RecordKind,
+        conn: Option<u64>,
+        url: Option<&str>,
+        payload: &str,
+        recv: Timestamp,
+        engine: &mut Engine,
+        observe: &mut dyn FnMut(&MarketEvent),
+    ) {
+        match self.decode(exchange, kind, url, payload, recv) {
             Some(Ok(decoded)) => self.decoded(exchange, &decoded),
-            Some(Err(e)) => self.failed(exchange, &e, &payload),
+            Some(Err(e)) => self.failed(exchange, &e, payload),
             None => return,
         }
-        self.apply(engine);
+        self.apply(engine, exchange, conn, observe);
+    }
+
+    /// A connection closed: books that were synced over it miss updates
+    /// from now on, until a snapshot arrives on another connection. When
+    /// the feed went silent (the live runtime's reason starts with
+    /// `watchdog`) or was stopped on purpose (`shutdown`), and in a replay
+    /// (a capture does not record why), they are marked `stale`: their last
+    /// levels stay visible, flagged as no longer updated. Any other close
+    /// (the exchange dropped us, an error) is followed by an immediate
+    /// reconnect, and they are marked `resyncing`.
+    fn connection_closed(&mut self, exchange: Exchange, conn: Option<u64>, reason: Option<&str>, engine: &mut Engine) {
+        let Some(books) = conn.and_then(|c| self.books_by_conn.remove(&(exchange, c))) else { return };
+        let stale = reason.is_none_or(|r| r.starts_with("watchdog") || r.starts_with("shutdown"));
+        for key in &books {
+            if stale {
+                engine.mark_stale(key);
+            } else {
+                engine.mark_resyncing(key);
+            }
+        }
     }
 
     /// Decodes a `ws` or `rest` payload into `self.events`. `None` when the
@@ -190,9 +260,13 @@ impl Ingest {
         })
     }
 
-    fn apply(&mut self, engine: &mut Engine) {
+    fn apply(&mut self, engine: &mut Engine, exchange: Exchange, conn: Option<u64>, observe: &mut dyn FnMut(&MarketEvent)) {
         for event in self.events.drain(..) {
             *self.counters.events.entry(event.kind()).or_default() += 1;
+            if let (MarketEvent::BookSnapshot(snapshot), Some(conn)) = (&event, conn) {
+                self.books_by_conn.entry((exchange, conn)).or_default().insert(snapshot.instrument.clone());
+            }
+            observe(&event);
             engine.apply(event);
         }
     }
@@ -272,5 +346,34 @@ mod tests {
         assert_eq!(counters.skipped.get("bad_number"), Some(&1), "{counters:?}"); // 6
                                                                                   // Six ws lines, two of which are not records at all: each counted once.
         assert_eq!(counters.by_kind.get("ws"), Some(&4), "{counters:?}");
+    }
+
+    fn book_state_after(ingest: &mut Ingest, engine: &mut Engine, record: &LiveRecord) -> Option<marketpipe_model::BookState> {
+        ingest.live(record, engine, &mut |_| {});
+        let mut out = marketpipe_engine::EngineOutput::default();
+        engine.drain(&mut out);
+        out.books.last().map(|b| b.state)
+    }
+
+    #[test]
+    fn a_closed_connection_takes_its_books_out_of_live() {
+        use marketpipe_model::BookState;
+        let rec = |body| LiveRecord { recv: Timestamp(1_767_225_600_000_000_000), exchange: Exchange::Coinbase, body };
+        let snapshot = |conn| {
+            rec(LiveBody::Ws {
+                conn,
+                text: r#"{"type":"snapshot","product_id":"BTC-USD","bids":[["99","1"]],"asks":[["101","1"]]}"#.into(),
+            })
+        };
+        let mut ingest = Ingest::new();
+        let mut engine = Engine::new(EngineConfig::default()).unwrap();
+        assert_eq!(book_state_after(&mut ingest, &mut engine, &snapshot(1)), Some(BookState::Live));
+        // Another connection closing does not touch this book.
+        assert_eq!(book_state_after(&mut ingest, &mut engine, &rec(LiveBody::Close { conn: 2, reason: "server_closed".into() })), None);
+        let dropped = rec(LiveBody::Close { conn: 1, reason: "server_closed: no close frame".into() });
+        assert_eq!(book_state_after(&mut ingest, &mut engine, &dropped), Some(BookState::Resyncing));
+        assert_eq!(book_state_after(&mut ingest, &mut engine, &snapshot(3)), Some(BookState::Live));
+        let silent = rec(LiveBody::Close { conn: 3, reason: "watchdog: no frame for 5s".into() });
+        assert_eq!(book_state_after(&mut ingest, &mut engine, &silent), Some(BookState::Stale));
     }
 }

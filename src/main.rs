@@ -8,6 +8,7 @@ mod cli;
 mod commands;
 mod config;
 mod ingest;
+mod live;
 mod replay;
 mod telemetry;
 
@@ -34,6 +35,9 @@ fn main() -> ExitCode {
         Command::Replay(args) => commands::replay(args, &file),
         Command::Serve(args) => commands::serve(args, &file),
         Command::Candles(args) => commands::candles(args, &file),
+        Command::Run(args) => commands::run(args, &file),
+        Command::Demo(args) => commands::demo(args, &file),
+        Command::Sim(args) => commands::sim(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -24,11 +24,33 @@ use crate::{
 pub struct FeedHandle {
     /// Products of each connection slot, in slot order.
     slots: Vec<Vec<String>>,
-    controls: Vec<Arc<SessionControl>>,
-    /// Native product id -> slot.
-    routes: BTreeMap<String, usize>,
+    resyncer: Resyncer,
     tasks: Vec<JoinHandle<()>>,
     counters: Arc<FeedCounters>,
+}
+
+/// Requests book resyncs from a running feed; cheap to clone, so the
+/// pipeline that detects an inconsistent book can hold one while the feed
+/// itself is owned (and finally joined) elsewhere.
+#[derive(Debug, Clone, Default)]
+pub struct Resyncer {
+    /// Native product id -> its session's control.
+    routes: Arc<BTreeMap<String, Arc<SessionControl>>>,
+}
+
+impl Resyncer {
+    /// Asks the session carrying `product` (a native id) to resubscribe its
+    /// book channel, which makes the exchange send a fresh snapshot.
+    /// Returns `false` for a product this feed does not carry.
+    pub fn resync(&self, product: &str) -> bool {
+        match self.routes.get(product) {
+            Some(control) => {
+                control.request_resync(product);
+                true
+            }
+            None => false,
+        }
+    }
 }
 
 /// Splits `products` (deduplicated, first occurrence kept) into chunks of at
@@ -58,13 +80,13 @@ pub fn spawn_feed(
     let counters = Arc::new(FeedCounters::new(config.exchange, full.clone()));
     let emitter = Emitter::new(tx, config.exchange, "live", full);
     let config = Arc::new(config);
-    let mut handle =
-        FeedHandle { slots: slots.clone(), controls: Vec::new(), routes: BTreeMap::new(), tasks: Vec::new(), counters: counters.clone() };
+    let mut handle = FeedHandle { slots: slots.clone(), resyncer: Resyncer::default(), tasks: Vec::new(), counters: counters.clone() };
+    let mut routes = BTreeMap::new();
     let base_seed = u64::try_from(now().0).unwrap_or_default();
     for (slot, products) in slots.into_iter().enumerate() {
         let control = Arc::new(SessionControl::default());
         for p in &products {
-            handle.routes.insert(p.clone(), slot);
+            routes.insert(p.clone(), control.clone());
         }
         let session = Session {
             config: config.clone(),
@@ -76,10 +98,10 @@ pub fn spawn_feed(
             shutdown: shutdown.clone(),
             backoff: BackoffState::new(config.backoff, base_seed ^ (slot as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
         };
-        handle.controls.push(control);
         handle.tasks.push(tokio::spawn(session.run()));
     }
-    tracing::info!(exchange = %config.exchange, connections = handle.tasks.len(), products = handle.routes.len(), url = %config.ws_url, "feed started");
+    handle.resyncer = Resyncer { routes: Arc::new(routes) };
+    tracing::info!(exchange = %config.exchange, connections = handle.tasks.len(), products = handle.resyncer.routes.len(), url = %config.ws_url, "feed started");
     Ok(handle)
 }
 
@@ -89,13 +111,12 @@ impl FeedHandle {
     /// before the session acts are merged. Returns `false` if no session
     /// owns `product`.
     pub fn resync(&self, product: &str) -> bool {
-        match self.routes.get(product).and_then(|slot| self.controls.get(*slot)) {
-            Some(control) => {
-                control.request_resync(product);
-                true
-            }
-            None => false,
-        }
+        self.resyncer.resync(product)
+    }
+
+    /// A handle that requests resyncs and outlives borrows of this one.
+    pub fn resyncer(&self) -> Resyncer {
+        self.resyncer.clone()
     }
 
     /// The products of each connection, in connection-slot order.

@@ -47,7 +47,7 @@ pub use config::{
     DEFAULT_MAX_PAGES_PER_GAP, DEFAULT_REQUESTS_PER_SECOND, DEFAULT_REQUEST_TIMEOUT, DEFAULT_WATCHDOG,
 };
 pub use error::LiveError;
-pub use feed::{spawn_feed, split_products, FeedHandle};
+pub use feed::{spawn_feed, split_products, FeedHandle, Resyncer};
 pub use gap::{Gap, GapDetector};
 pub use metrics::{BackfillStats, FeedStats};
 pub use record::{now, LiveBody, LiveRecord};

@@ -1,0 +1,202 @@
+//! The live pipeline behind `run` and `demo`: exchange feeds and backfillers
+//! → one bounded channel → archive, decoders, engine → SQLite, with the API
+//! and `/metrics` served from the same process.
+//!
+//! Shutdown (SIGINT/SIGTERM, or the end of `demo --run-for`) is ordered so
+//! nothing received is lost: the feeds and backfillers stop and emit their
+//! last records, the pipeline drains the channel, writes the store and
+//! closes the archive, then the API stops. The whole sequence is bounded
+//! by [`SHUTDOWN_BUDGET`] so the process exits well within 5 s even if an
+//! exchange connection hangs.
+
+mod pipeline;
+pub mod telemetry;
+
+use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+
+use anyhow::{Context, Result};
+use axum::{routing::get, Router};
+use marketpipe_api::{router, ApiConfig};
+use marketpipe_capture::{ArchiveConfig, ArchiveWriter};
+use marketpipe_engine::{Engine, EngineConfig};
+use marketpipe_live::{now, spawn_backfiller, spawn_feed, BackfillConfig, BackfillHandle, FeedConfig, FeedHandle, LiveBody, LiveRecord};
+use marketpipe_model::Exchange;
+use marketpipe_store::sqlite::SqliteStore;
+use marketpipe_venues::{coinbase::session::CoinbaseSession, session::SessionProtocol};
+use tokio::{
+    sync::{mpsc, oneshot, watch},
+    time::timeout,
+};
+
+/// Records buffered between the feeds and the pipeline: about two seconds
+/// at a busy 5,000 frames/s. When it is full, feeds wait (and count it);
+/// the socket buffers upstream absorb the rest.
+const RECORD_CHANNEL: usize = 8192;
+/// Gaps queued for one backfiller.
+const GAP_CHANNEL: usize = 1024;
+/// How long the whole shutdown may take before the process gives up
+/// waiting on a component.
+pub const SHUTDOWN_BUDGET: Duration = Duration::from_millis(4500);
+/// Attempts at fetching product metadata at start.
+const PRODUCT_FETCH_ATTEMPTS: u32 = 3;
+
+/// One exchange to connect to.
+#[derive(Debug, Clone)]
+pub struct FeedSettings {
+    /// The exchange.
+    pub exchange: Exchange,
+    /// Native product ids.
+    pub products: Vec<String>,
+    /// Websocket URL; `None` is the exchange's public feed.
+    pub ws_url: Option<String>,
+    /// REST base URL; `None` is the exchange's public API.
+    pub rest_url: Option<String>,
+}
+
+/// Everything `run` and `demo` configure.
+#[derive(Debug, Clone)]
+pub struct LiveSettings {
+    /// Data directory (store, and the archive under `archive/`).
+    pub data_dir: PathBuf,
+    /// API listen address.
+    pub listen: SocketAddr,
+    /// Engine settings.
+    pub engine: EngineConfig,
+    /// The raw archive, or `None` to keep none.
+    pub archive: Option<ArchiveConfig>,
+    /// The exchanges.
+    pub feeds: Vec<FeedSettings>,
+}
+
+/// The session protocol of an exchange, or why there is none yet.
+pub fn protocol_for(exchange: Exchange) -> Result<Arc<dyn SessionProtocol>> {
+    match exchange {
+        Exchange::Coinbase => Ok(Arc::new(CoinbaseSession)),
+        other => anyhow::bail!("live connectivity for {other} is not implemented yet; supported: coinbase"),
+    }
+}
+
+struct Running {
+    feed: FeedHandle,
+    backfill: BackfillHandle,
+}
+
+/// Runs the live pipeline until `shutdown` resolves. `on_ready` receives
+/// the API's bound address once everything is up.
+pub async fn run(settings: LiveSettings, shutdown: impl Future<Output = ()>, on_ready: impl FnOnce(SocketAddr)) -> Result<()> {
+    marketpipe_live::install_crypto_provider();
+    let metrics = telemetry::install()?;
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| format!("cannot create data directory {}", settings.data_dir.display()))?;
+    let store =
+        SqliteStore::open(&settings.data_dir).with_context(|| format!("cannot open the store in {}", settings.data_dir.display()))?;
+    let engine = Engine::new(settings.engine.clone()).context("invalid engine settings")?;
+    let archive = settings.archive.map(|config| ArchiveWriter::new(settings.data_dir.join("archive"), config));
+
+    // The API first: a port in use should fail before any connection is made.
+    let listener = tokio::net::TcpListener::bind(settings.listen).await.with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let addr = listener.local_addr()?;
+    let app = router(Arc::new(store.clone()), ApiConfig::default())
+        .merge(Router::new().route("/metrics", get(move || std::future::ready(metrics.render()))));
+    let (api_stop, api_stopped) = oneshot::channel::<()>();
+    let api = tokio::spawn(marketpipe_api::serve(listener, app, async {
+        let _ = api_stopped.await;
+    }));
+
+    let (records_tx, records_rx) = mpsc::channel(RECORD_CHANNEL);
+    let (stop, stopping) = watch::channel(false);
+    let mut pipeline = pipeline::Pipeline::new(engine, store, archive);
+    let mut running = Vec::new();
+    for feed in &settings.feeds {
+        let protocol = protocol_for(feed.exchange)?;
+        let mut config = FeedConfig::new(protocol.as_ref(), feed.products.clone());
+        if let Some(url) = &feed.ws_url {
+            config.ws_url.clone_from(url);
+        }
+        if let Some(url) = &feed.rest_url {
+            config.rest_url = url.trim_end_matches('/').to_owned();
+        }
+        if config.products.is_empty() {
+            anyhow::bail!("no products configured for {}; give --products or [exchanges.{}] products", feed.exchange, feed.exchange);
+        }
+        // Product metadata goes through the channel like everything else,
+        // so it is archived and decoded in order, before any frame.
+        fetch_products(&config, &records_tx).await;
+        let backfill_config = BackfillConfig::for_feed(protocol.as_ref(), &config);
+        let (gap_tx, gap_rx) = mpsc::channel(GAP_CHANNEL);
+        let feed_handle = spawn_feed(config, protocol.clone(), records_tx.clone(), stopping.clone())?;
+        let backfill = spawn_backfiller(backfill_config, protocol, gap_rx, records_tx.clone(), stopping.clone())?;
+        pipeline.attach(feed.exchange, feed_handle.resyncer(), gap_tx);
+        running.push(Running { feed: feed_handle, backfill });
+    }
+    // From here only the feeds and backfillers hold senders: the pipeline
+    // ends when they have all stopped.
+    drop(records_tx);
+    let pipeline = tokio::spawn(pipeline.run(records_rx));
+    on_ready(addr);
+
+    shutdown.await;
+    let started = tokio::time::Instant::now();
+    tracing::info!("shutting down: stopping feeds, draining the pipeline");
+    stop.send_replace(true);
+    let stopped = timeout(SHUTDOWN_BUDGET, async {
+        for r in running {
+            if let Err(e) = r.feed.join().await {
+                tracing::warn!(error = %e, "a feed ended with an error");
+            }
+            if let Err(e) = r.backfill.join().await {
+                tracing::warn!(error = %e, "a backfiller ended with an error");
+            }
+        }
+        if let Err(e) = pipeline.await {
+            tracing::error!(error = %e, "the pipeline task failed");
+        }
+    })
+    .await;
+    if stopped.is_err() {
+        tracing::error!(budget = ?SHUTDOWN_BUDGET, "shutdown budget exhausted; exiting without waiting further");
+    }
+    let _ = api_stop.send(());
+    let left = SHUTDOWN_BUDGET.saturating_sub(started.elapsed()).max(Duration::from_millis(200));
+    match timeout(left, api).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "the API server ended with an error"),
+        Ok(Err(e)) => tracing::warn!(error = %e, "the API task failed"),
+        Err(_) => tracing::warn!("the API did not stop in time"),
+    }
+    tracing::info!(elapsed = ?started.elapsed(), "stopped");
+    Ok(())
+}
+
+/// Fetches `GET {rest}/products` and hands the response to the pipeline.
+/// Without it products are still derived from their ids, so a failure is
+/// logged and the pipeline goes on.
+async fn fetch_products(config: &FeedConfig, tx: &mpsc::Sender<LiveRecord>) {
+    let url = format!("{}/products", config.rest_url);
+    let client = match reqwest::Client::builder().timeout(Duration::from_secs(10)).build() {
+        Ok(c) => c,
+        Err(e) => return tracing::warn!(error = %e, "cannot build an HTTP client; skipping product metadata"),
+    };
+    let mut delay = Duration::from_millis(250);
+    for attempt in 1..=PRODUCT_FETCH_ATTEMPTS {
+        let result = async {
+            let response = client.get(&url).send().await?.error_for_status()?;
+            response.text().await
+        }
+        .await;
+        match result {
+            Ok(body) => {
+                let record = LiveRecord { recv: now(), exchange: config.exchange, body: LiveBody::Rest { url, body } };
+                let _ = tx.send(record).await;
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(%url, attempt, error = %e, "fetching product metadata failed");
+                if attempt < PRODUCT_FETCH_ATTEMPTS {
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+            }
+        }
+    }
+    tracing::warn!(%url, "no product metadata; products are derived from their ids");
+}

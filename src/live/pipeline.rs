@@ -1,0 +1,217 @@
+//! The live pipeline's single consumer: every [`LiveRecord`] is archived,
+//! decoded and applied to the engine, and the engine's changes reach the
+//! store at least every [`FLUSH_EVERY`].
+//!
+//! One task owns the decoder state and the engine, as in replay: one order
+//! of events, so replaying the archive recomputes what this task stored.
+//! Store writes run on the blocking pool (the `MarketWriter` impl), so the
+//! task keeps consuming while SQLite commits.
+
+use std::time::{Duration, Instant};
+
+use marketpipe_capture::ArchiveWriter;
+use marketpipe_engine::{Engine, EngineOutput};
+use marketpipe_live::{now, Gap, GapDetector, LiveBody, LiveRecord, Resyncer};
+use marketpipe_model::{Exchange, MarketEvent, Timestamp};
+use marketpipe_store::{sqlite::SqliteStore, MarketWriter, WriteBatch};
+use rustc_hash::FxHashMap;
+use tokio::sync::mpsc;
+
+use super::telemetry;
+use crate::ingest::Ingest;
+
+/// Longest time between two store writes: with it, a trade shows in
+/// `/api/v1/candles/latest` well within 100 ms of its receipt.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(50);
+
+/// How often open archive segments are flushed to disk: often enough that a
+/// crash loses at most this much raw data, rarely enough that zstd still
+/// sees whole blocks to compress.
+const ARCHIVE_FLUSH_EVERY: Duration = Duration::from_secs(1);
+
+/// Receive times kept for the latency histogram between two writes; beyond
+/// it (a store outage) the oldest are not measured rather than held.
+const MAX_PENDING_LATENCIES: usize = 100_000;
+
+/// Everything the consumer task owns.
+pub struct Pipeline {
+    ingest: Ingest,
+    engine: Engine,
+    store: SqliteStore,
+    archive: Option<ArchiveWriter>,
+    /// One trade-id gap detector per exchange, fed by websocket trades only
+    /// (backfill pages arrive newest first and would look like jumps).
+    gaps: FxHashMap<Exchange, GapDetector>,
+    /// Where gaps go; one backfiller per exchange.
+    backfill: FxHashMap<Exchange, mpsc::Sender<Gap>>,
+    resyncers: FxHashMap<Exchange, Resyncer>,
+    output: EngineOutput,
+    /// Rows not yet written: a failed write is retried with the next one,
+    /// so a store hiccup loses nothing.
+    batch: WriteBatch,
+    /// Receive times of trade-carrying records not yet written.
+    pending_latency: Vec<Timestamp>,
+    candles_written: u64,
+    backfilled_trades: u64,
+    last_archive_flush: Instant,
+}
+
+impl Pipeline {
+    /// A pipeline writing to `store` and, if given, the archive.
+    pub fn new(engine: Engine, store: SqliteStore, archive: Option<ArchiveWriter>) -> Self {
+        Pipeline {
+            ingest: Ingest::new(),
+            engine,
+            store,
+            archive,
+            gaps: FxHashMap::default(),
+            backfill: FxHashMap::default(),
+            resyncers: FxHashMap::default(),
+            output: EngineOutput::default(),
+            batch: WriteBatch::default(),
+            pending_latency: Vec::new(),
+            candles_written: 0,
+            backfilled_trades: 0,
+            last_archive_flush: Instant::now(),
+        }
+    }
+
+    /// Connects an exchange's feed (for book resyncs) and backfiller (for
+    /// trade-id gaps).
+    pub fn attach(&mut self, exchange: Exchange, resyncer: Resyncer, backfill: mpsc::Sender<Gap>) {
+        self.gaps.insert(exchange, GapDetector::new(exchange));
+        self.resyncers.insert(exchange, resyncer);
+        self.backfill.insert(exchange, backfill);
+    }
+
+    /// Consumes records until every sender is gone, writing at least every
+    /// [`FLUSH_EVERY`]; then writes what is left and closes the archive.
+    pub async fn run(mut self, mut records: mpsc::Receiver<LiveRecord>) {
+        let mut tick = tokio::time::interval(FLUSH_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            // Biased towards the tick: under a flood of records the store
+            // still gets its write every FLUSH_EVERY.
+            tokio::select! {
+                biased;
+                _ = tick.tick() => self.flush().await,
+                record = records.recv() => match record {
+                    Some(record) => {
+                        self.handle(&record);
+                        telemetry::channel_depth("records", records.max_capacity() - records.capacity());
+                    }
+                    None => break,
+                },
+            }
+        }
+        // Windows still open are stored as they stand (final: false).
+        self.flush().await;
+        if !self.batch.is_empty() {
+            tracing::error!(rows = self.batch_rows(), "the store refused the last write; those rows are lost, the archive still has them");
+        }
+        if let Some(archive) = self.archive.take() {
+            if let Err(e) = archive.close() {
+                telemetry::archive_error();
+                tracing::error!(error = %e, "closing the archive failed");
+            }
+        }
+        tracing::info!(records = self.ingest.counters().records, candles_written = self.candles_written, "pipeline drained");
+    }
+
+    fn handle(&mut self, record: &LiveRecord) {
+        if let Some(archive) = &mut self.archive {
+            if let Err(e) = archive.write(record.recv, record.exchange.as_str(), record.as_out_record()) {
+                telemetry::archive_error();
+                tracing::warn!(error = %e, "archive write failed; the record is still processed");
+            }
+        }
+        let from_ws = matches!(record.body, LiveBody::Ws { .. });
+        let from_rest = matches!(record.body, LiveBody::Rest { .. });
+        let new_before = self.new_trades();
+        let mut carried_trade = false;
+        let (mut gaps, backfill) = (self.gaps.get_mut(&record.exchange), self.backfill.get(&record.exchange));
+        let mut observe = |event: &MarketEvent| {
+            let MarketEvent::Trade(trade) = event else { return };
+            carried_trade = true;
+            let (Some(gaps), Some(backfill), Some(id)) = (gaps.as_deref_mut(), backfill, trade.id.as_u64()) else { return };
+            if !from_ws {
+                return;
+            }
+            // Coinbase native product ids are the normalized symbols.
+            if let Some(gap) = gaps.observe(trade.instrument.symbol.as_str(), id) {
+                tracing::info!(exchange = %record.exchange, product = %gap.product, missing = gap.missing(), "trade-id gap; backfilling");
+                if backfill.try_send(gap).is_err() {
+                    telemetry::channel_drop("backfill_requests");
+                    tracing::warn!(exchange = %record.exchange, "backfill queue full; gap not filled");
+                }
+            }
+        };
+        self.ingest.live(record, &mut self.engine, &mut observe);
+        if carried_trade && self.pending_latency.len() < MAX_PENDING_LATENCIES {
+            self.pending_latency.push(record.recv);
+        }
+        if from_rest {
+            self.backfilled_trades += self.new_trades() - new_before;
+        }
+    }
+
+    /// Trades the engine counted once (duplicates excluded).
+    fn new_trades(&self) -> u64 {
+        let c = self.engine.counters();
+        c.trades - c.duplicate_trades
+    }
+
+    /// Moves the engine's changes into the store.
+    async fn flush(&mut self) {
+        // The wall clock closes windows of quiet products.
+        self.engine.advance_clock(now());
+        self.engine.drain(&mut self.output);
+        for key in self.output.resync_requests.drain(..) {
+            let asked = self.resyncers.get(&key.exchange).is_some_and(|r| r.resync(key.symbol.as_str()));
+            tracing::warn!(instrument = %key, asked, "book inconsistent; resyncing from a fresh snapshot");
+        }
+        let (out, batch) = (&mut self.output, &mut self.batch);
+        batch.products.append(&mut out.products);
+        batch.candles.append(&mut out.candles);
+        batch.books.append(&mut out.books);
+        batch.stats.append(&mut out.stats);
+        batch.tickers.append(&mut out.tickers);
+        out.clear();
+        if !self.batch.is_empty() {
+            match self.store.write(&self.batch).await {
+                Ok(()) => {
+                    self.candles_written += self.batch.candles.len() as u64;
+                    self.batch.clear();
+                    let written = now();
+                    for recv in self.pending_latency.drain(..) {
+                        telemetry::receive_to_candle(Duration::from_nanos(u64::try_from(written.0 - recv.0).unwrap_or(0)));
+                    }
+                }
+                Err(e) => {
+                    telemetry::store_error();
+                    tracing::warn!(error = %e, rows = self.batch_rows(), "store write failed; retrying with the next flush");
+                }
+            }
+        }
+        if self.last_archive_flush.elapsed() >= ARCHIVE_FLUSH_EVERY {
+            self.last_archive_flush = Instant::now();
+            if let Some(archive) = &mut self.archive {
+                if let Err(e) = archive.flush() {
+                    telemetry::archive_error();
+                    tracing::warn!(error = %e, "archive flush failed");
+                }
+            }
+        }
+        let archive_bytes = self.archive.as_ref().map_or(0, ArchiveWriter::bytes_written);
+        telemetry::export(
+            self.ingest.counters(),
+            self.engine.counters(),
+            telemetry::Totals { candles_written: self.candles_written, backfilled_trades: self.backfilled_trades, archive_bytes },
+        );
+    }
+
+    fn batch_rows(&self) -> usize {
+        let b = &self.batch;
+        b.products.len() + b.candles.len() + b.books.len() + b.stats.len() + b.tickers.len()
+    }
+}
