@@ -170,6 +170,9 @@ pub struct MarketArgs {
     /// Stop generating new activity after this long (e.g. `60s`); the simulator keeps serving.
     #[arg(long, value_parser = marketpipe_sim::parse_duration, value_name = "DURATION")]
     pub duration: Option<std::time::Duration>,
+    /// Hold the market still until the first client subscribes, so the client sees its whole history.
+    #[arg(long)]
+    pub wait_for_subscriber: bool,
     /// Fault: drop every websocket connection this long after it opened (e.g. `10s`).
     #[arg(long, value_parser = marketpipe_sim::parse_duration, value_name = "DURATION")]
     pub drop_every: Option<std::time::Duration>,
@@ -195,6 +198,7 @@ impl MarketArgs {
             products: self.product_count,
             rate: self.rate,
             duration: self.duration,
+            wait_for_subscriber: self.wait_for_subscriber,
             faults: marketpipe_sim::Faults {
                 drop_every: self.drop_every,
                 stall_after: self.stall_after,

@@ -30,6 +30,11 @@ pub struct SimConfig {
     /// Stop generating new activity after this long; websocket, REST and
     /// heartbeats keep being served. `None` generates until shutdown.
     pub duration: Option<Duration>,
+    /// Hold the market still until the first client subscription takes
+    /// effect (then `duration` starts): the client sees the market's whole
+    /// history, so its results can equal a replay of `write_capture`
+    /// exactly. Without it the market runs from the start, as a real one.
+    pub wait_for_subscriber: bool,
     /// Per-connection fault injection.
     pub faults: Faults,
     /// Write the complete market history to this capture file (zstd if the
@@ -89,6 +94,7 @@ impl Default for SimConfig {
             products: Self::DEFAULT_PRODUCTS,
             rate: Self::DEFAULT_RATE,
             duration: None,
+            wait_for_subscriber: false,
             faults: Faults::default(),
             write_capture: None,
             trade_history: Self::DEFAULT_TRADE_HISTORY,

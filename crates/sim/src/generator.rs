@@ -162,6 +162,8 @@ pub(crate) struct Generator {
     pub(crate) hub: Arc<Hub>,
     pub(crate) rate: f64,
     pub(crate) duration: Option<Duration>,
+    /// Start the market only once a client has subscribed.
+    pub(crate) wait_for_subscriber: bool,
     pub(crate) capture: Option<mpsc::Sender<CaptureMsg>>,
     /// Set once generation has ended and the capture is flushed.
     pub(crate) done: watch::Sender<bool>,
@@ -172,6 +174,13 @@ impl Generator {
     /// Runs until the duration ends or shutdown. Dropping the capture
     /// sender on return lets the writer complete the file.
     pub(crate) async fn run(mut self) {
+        if self.wait_for_subscriber {
+            let mut subscribed = self.hub.subscribed.subscribe();
+            tokio::select! {
+                _ = hub::signalled(&mut self.shutdown) => return,
+                _ = subscribed.wait_for(|s| *s) => {}
+            }
+        }
         let start = Instant::now();
         let mut ticker = tokio::time::interval(TICK);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);

@@ -109,6 +109,9 @@ pub(crate) struct Hub {
     next_conn: AtomicU64,
     /// Live session count, for shutdown to wait on.
     sessions: watch::Sender<usize>,
+    /// Turns true when a client's subscription first takes effect (see
+    /// `SimConfig::wait_for_subscriber`).
+    pub(crate) subscribed: watch::Sender<bool>,
 }
 
 impl Hub {
@@ -136,6 +139,7 @@ impl Hub {
             shutdown,
             next_conn: AtomicU64::new(1),
             sessions: watch::channel(0).0,
+            subscribed: watch::channel(false).0,
         }
     }
 

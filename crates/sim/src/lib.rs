@@ -179,6 +179,7 @@ pub async fn start(config: SimConfig, listener: TcpListener) -> Result<SimHandle
         hub: hub.clone(),
         rate: config.rate,
         duration: config.duration,
+        wait_for_subscriber: config.wait_for_subscriber,
         capture: capture_tx,
         done: done_tx,
         shutdown: shutdown_rx.clone(),

@@ -319,6 +319,11 @@ impl Session {
                     Some((p, wire::trade(hub.specs.get(p)?, p, &last?, sequence, true)))
                 })
                 .collect();
+            if req.op == Op::Subscribe {
+                // Under the market lock: no market event falls between this
+                // subscription's snapshots and a waiting generator's start.
+                hub.subscribed.send_if_modified(|s| !std::mem::replace(s, true));
+            }
             (snapshots, last_matches)
         };
         let ack = (hub.faults.ack != AckFault::Missing).then(|| wire::subscriptions(&self.subs.listing(&hub.ids)));

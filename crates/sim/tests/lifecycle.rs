@@ -69,3 +69,25 @@ async fn shutdown_closes_sessions_promptly() {
     assert!(t.elapsed() < Duration::from_secs(2), "shutdown took {:?}", t.elapsed());
     assert_eq!(waiter.await.unwrap(), vec![Next::Closed, Next::Closed, Next::Closed]);
 }
+
+#[tokio::test]
+async fn a_market_waiting_for_a_subscriber_stays_still_until_one_subscribes() {
+    let sim = sim(marketpipe_sim::SimConfig { wait_for_subscriber: true, ..fast(43, 2, 300) }).await;
+    // A connection alone does not start it: only a subscription does.
+    let mut c = Client::connect(&sim.ws_url()).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(sim.stats().trades, 0, "{:?}", sim.stats());
+    c.subscribe(&["BTC-USD", "ETH-USD"], &["matches"]).await;
+    assert!(c.expect().await.contains("subscriptions"));
+    // The whole 300 ms of market reaches this client: the first trade it
+    // sees is each product's first.
+    let frames = c.drain(Duration::from_millis(600)).await;
+    let ids: Vec<u64> = frames
+        .iter()
+        .filter(|f| f.contains(r#""type":"match""#))
+        .filter_map(|f| serde_json::from_str::<serde_json::Value>(f).ok()?["trade_id"].as_u64())
+        .collect();
+    assert!(!ids.is_empty() && sim.stats().trades > 0, "{:?}", sim.stats());
+    assert_eq!(ids.len() as u64, sim.stats().trades, "every trade of the market was delivered");
+    sim.shutdown().await.unwrap();
+}
