@@ -260,6 +260,9 @@ pub struct RunArgs {
     /// REST base URL of the exchange, for product metadata and trade backfill.
     #[arg(long, env = "MARKETPIPE_REST_URL", value_name = "URL")]
     pub rest_url: Option<String>,
+    /// Pages of recent trades fetched per product at start (0 disables; default 10).
+    #[arg(long, env = "MARKETPIPE_WARM_START_PAGES", value_name = "N")]
+    pub warm_start_pages: Option<u32>,
 }
 
 /// `marketpipe demo`.

@@ -56,6 +56,8 @@ pub struct ExchangeFile {
     pub ws_url: Option<String>,
     /// REST base URL (default: the exchange's public API).
     pub rest_url: Option<String>,
+    /// Pages of recent trades fetched per product at start (0 disables).
+    pub warm_start_pages: Option<u32>,
 }
 
 /// `[archive]` in the config file.

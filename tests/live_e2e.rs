@@ -1,11 +1,12 @@
 //! End-to-end tests of live operation: the real `marketpipe` binary as
 //! simulator and as pipeline, over loopback sockets.
 //!
-//! The simulator holds its market until the pipeline subscribes, so its
-//! `--write-capture` file is the complete history the pipeline must
-//! reach: with connections dropped and stalled, frames duplicated and
-//! malformed ones mixed in, the live candles must equal a replay of that
-//! file, and a replay of the pipeline's own raw archive must equal them too.
+//! The simulator's `--write-capture` file is the market's complete history,
+//! from before the pipeline connected (it warm-starts from REST) through
+//! dropped and stalled connections (backfilled), duplicated frames (counted
+//! once) and malformed ones (skipped): the live candles must equal a replay
+//! of that file, and a replay of the pipeline's own raw archive must equal
+//! them too.
 
 mod support;
 
@@ -154,23 +155,31 @@ fn replay(captures: &[PathBuf], data_dir: &Path) {
     run(bin().arg("replay").args(captures).arg("--data-dir").arg(data_dir).args(["--intervals", INTERVALS]));
 }
 
-#[test]
-fn live_run_through_faults_reaches_the_simulated_markets_ground_truth() {
+/// Runs `marketpipe sim` with `faults` for a 6 s market, starts `marketpipe
+/// run` against it a second later (so it must warm-start from REST), waits
+/// until the distinct trade count has been still for 2 s after
+/// `settle_after`, stops both with SIGINT, and checks that the live candles
+/// equal a replay of the simulator's capture and a replay of the archive.
+/// Returns the run's last `/metrics`.
+fn run_against_the_simulator(seed: u64, faults: &[&str], settle_after: Duration) -> String {
     let dir = tempfile::tempdir().unwrap();
     let truth = dir.path().join("truth.jsonl");
     let live_dir = dir.path().join("live");
 
     let mut sim = Proc::spawn(
         bin()
-            .args(["sim", "--listen", "127.0.0.1:0", "--seed", "11", "--products", "3", "--rate", "300", "--duration", "6s"])
-            .args(["--wait-for-subscriber", "--stall-after", "1500ms"])
-            .args(["--malformed-rate", "0.02", "--duplicate-rate", "0.02", "--write-capture"])
+            .args(["sim", "--listen", "127.0.0.1:0", "--seed", &seed.to_string(), "--products", "3", "--rate", "300"])
+            .args(["--duration", "6s"])
+            .args(faults)
+            .arg("--write-capture")
             .arg(&truth),
     );
     let endpoints = sim.line_with("websocket");
     let words: Vec<&str> = endpoints.split_whitespace().collect();
     let (ws, rest) = (words[3].to_owned(), words[5].to_owned());
     let products = last_word(&sim.line_with("products:"));
+    // The market is already trading when the pipeline connects.
+    std::thread::sleep(Duration::from_secs(1));
 
     let mut live = Proc::spawn(
         bin()
@@ -180,12 +189,6 @@ fn live_run_through_faults_reaches_the_simulated_markets_ground_truth() {
     );
     let api = last_word(&live.line_with("listening on"));
 
-    // The market runs 6 s from the subscription; each connection stalls
-    // 1.5 s after opening (open but silent), so the watchdog (5 s) must
-    // replace it, and the 4.5 s of trades it missed are a hole only
-    // backfill can fill, found from the next connection's `last_match`.
-    // (Dropped connections are covered in marketpipe-live's own tests.)
-    // Done when the count of distinct trades has been still for 2 s.
     let started = Instant::now();
     let (mut last, mut still_since) = (0, Instant::now());
     let metrics = loop {
@@ -195,17 +198,14 @@ fn live_run_through_faults_reaches_the_simulated_markets_ground_truth() {
         if distinct != last {
             (last, still_since) = (distinct, Instant::now());
         }
-        if started.elapsed() > Duration::from_secs(10) && still_since.elapsed() > Duration::from_secs(2) {
+        if started.elapsed() > settle_after && still_since.elapsed() > Duration::from_secs(2) {
             break text;
         }
         assert!(started.elapsed() < Duration::from_secs(60), "trades never settled:\n{text}");
     };
-    assert!(metric(&metrics, "marketpipe_ws_watchdog_trips_total") >= 1, "the stalled connection was detected: {metrics}");
-    assert!(metric(&metrics, "marketpipe_ws_reconnects_total") >= 1, "{metrics}");
+    // Every outcome is counted.
+    assert!(metric(&metrics, "marketpipe_backfill_gaps_completed_total") > 0, "the warm start at least: {metrics}");
     assert!(metric(&metrics, "marketpipe_backfilled_trades_total") > 0, "{metrics}");
-    assert!(metric(&metrics, "marketpipe_trade_gaps_total") > 0, "{metrics}");
-    assert!(metric(&metrics, "marketpipe_frames_skipped_total") > 0, "malformed frames are counted: {metrics}");
-    assert!(metric(&metrics, "marketpipe_duplicate_trades_total") > 0, "duplicates are counted: {metrics}");
     assert!(metric(&metrics, "marketpipe_receive_to_candle_seconds_count") > 0, "{metrics}");
     // While running, the API serves live state.
     let first = products.split(',').next().unwrap();
@@ -230,6 +230,30 @@ fn live_run_through_faults_reaches_the_simulated_markets_ground_truth() {
     let replayed_dir = dir.path().join("replayed");
     replay(&archive, &replayed_dir);
     assert_eq!(live_candles, candles(&replayed_dir), "a replay of the archive gives the candles the live run stored");
+    metrics
+}
+
+#[test]
+fn dropped_connections_duplicates_and_garbage_lose_no_trade_and_count_none_twice() {
+    let metrics = run_against_the_simulator(
+        11,
+        &["--drop-every", "2s", "--malformed-rate", "0.03", "--duplicate-rate", "0.03"],
+        // A reconnect after the market stopped shows any last hole.
+        Duration::from_secs(9),
+    );
+    assert!(metric(&metrics, "marketpipe_ws_reconnects_total") >= 2, "{metrics}");
+    assert!(metric(&metrics, "marketpipe_frames_skipped_total") > 0, "malformed frames are counted: {metrics}");
+    assert!(metric(&metrics, "marketpipe_duplicate_trades_total") > 0, "duplicates are counted: {metrics}");
+}
+
+#[test]
+fn a_stalled_connection_is_replaced_and_its_hole_backfilled() {
+    // Each connection goes silent 1.5 s after opening without closing; the
+    // watchdog (5 s) replaces it, and the trades it missed come from REST,
+    // found from the next connection's `last_match`.
+    let metrics = run_against_the_simulator(12, &["--stall-after", "1500ms"], Duration::from_secs(10));
+    assert!(metric(&metrics, "marketpipe_ws_watchdog_trips_total") >= 1, "the stall was detected: {metrics}");
+    assert!(metric(&metrics, "marketpipe_trade_gaps_total") >= 1, "{metrics}");
 }
 
 #[test]

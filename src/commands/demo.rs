@@ -31,6 +31,7 @@ pub fn demo(args: DemoArgs, file: &FileConfig) -> Result<()> {
             products: sim.products(),
             ws_url: Some(sim.ws_url()),
             rest_url: Some(sim.rest_url()),
+            warm_start_pages: marketpipe_live::DEFAULT_WARM_START_PAGES,
         }];
         let settings = live_settings(&args.pipeline, file, feeds, DEMO_DATA_DIR)?;
         let data_dir = settings.data_dir.clone();

@@ -42,11 +42,15 @@ fn feeds(args: &RunArgs, file: &FileConfig) -> Result<Vec<FeedSettings>> {
             (Some(list), true) => list.iter().map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()).collect(),
             _ => from_file.products,
         };
+        let warm_start_pages = (if flags_apply { args.warm_start_pages } else { None })
+            .or(from_file.warm_start_pages)
+            .unwrap_or(marketpipe_live::DEFAULT_WARM_START_PAGES);
         feeds.push(FeedSettings {
             exchange,
             products,
             ws_url: pick(&args.ws_url, from_file.ws_url),
             rest_url: pick(&args.rest_url, from_file.rest_url),
+            warm_start_pages,
         });
     }
     Ok(feeds)

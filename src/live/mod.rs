@@ -51,6 +51,9 @@ pub struct FeedSettings {
     pub ws_url: Option<String>,
     /// REST base URL; `None` is the exchange's public API.
     pub rest_url: Option<String>,
+    /// Pages of trades fetched before the first one seen of each product
+    /// (0: none), so the candles open at start are complete.
+    pub warm_start_pages: u32,
 }
 
 /// Everything `run` and `demo` configure.
@@ -121,11 +124,12 @@ pub async fn run(settings: LiveSettings, shutdown: impl Future<Output = ()>, on_
         // Product metadata goes through the channel like everything else,
         // so it is archived and decoded in order, before any frame.
         fetch_products(&config, &records_tx).await;
-        let backfill_config = BackfillConfig::for_feed(protocol.as_ref(), &config);
+        let backfill_config =
+            BackfillConfig { warm_start_pages: feed.warm_start_pages, ..BackfillConfig::for_feed(protocol.as_ref(), &config) };
         let (gap_tx, gap_rx) = mpsc::channel(GAP_CHANNEL);
         let feed_handle = spawn_feed(config, protocol.clone(), records_tx.clone(), stopping.clone())?;
         let backfill = spawn_backfiller(backfill_config, protocol, gap_rx, records_tx.clone(), stopping.clone())?;
-        pipeline.attach(feed.exchange, feed_handle.resyncer(), gap_tx);
+        pipeline.attach(feed.exchange, feed_handle.resyncer(), gap_tx, feed.warm_start_pages > 0);
         running.push(Running { feed: feed_handle, backfill });
     }
     // From here only the feeds and backfillers hold senders: the pipeline

@@ -45,6 +45,8 @@ pub struct Pipeline {
     /// Where gaps go; one backfiller per exchange.
     backfill: FxHashMap<Exchange, mpsc::Sender<Gap>>,
     resyncers: FxHashMap<Exchange, Resyncer>,
+    /// Exchanges whose first trade of each product triggers a warm start.
+    warm_starts: FxHashMap<Exchange, bool>,
     output: EngineOutput,
     /// Rows not yet written: a failed write is retried with the next one,
     /// so a store hiccup loses nothing.
@@ -67,6 +69,7 @@ impl Pipeline {
             gaps: FxHashMap::default(),
             backfill: FxHashMap::default(),
             resyncers: FxHashMap::default(),
+            warm_starts: FxHashMap::default(),
             output: EngineOutput::default(),
             batch: WriteBatch::default(),
             pending_latency: Vec::new(),
@@ -77,9 +80,11 @@ impl Pipeline {
     }
 
     /// Connects an exchange's feed (for book resyncs) and backfiller (for
-    /// trade-id gaps).
-    pub fn attach(&mut self, exchange: Exchange, resyncer: Resyncer, backfill: mpsc::Sender<Gap>) {
+    /// trade-id gaps and, with `warm_start`, the trades before the first
+    /// one seen of each product).
+    pub fn attach(&mut self, exchange: Exchange, resyncer: Resyncer, backfill: mpsc::Sender<Gap>, warm_start: bool) {
         self.gaps.insert(exchange, GapDetector::new(exchange));
+        self.warm_starts.insert(exchange, warm_start);
         self.resyncers.insert(exchange, resyncer);
         self.backfill.insert(exchange, backfill);
     }
@@ -130,6 +135,7 @@ impl Pipeline {
         let new_before = self.new_trades();
         let mut carried_trade = false;
         let (mut gaps, backfill) = (self.gaps.get_mut(&record.exchange), self.backfill.get(&record.exchange));
+        let warm_start = self.warm_starts.get(&record.exchange).copied().unwrap_or(false);
         let mut observe = |event: &MarketEvent| {
             let MarketEvent::Trade(trade) = event else { return };
             carried_trade = true;
@@ -138,12 +144,17 @@ impl Pipeline {
                 return;
             }
             // Coinbase native product ids are the normalized symbols.
-            if let Some(gap) = gaps.observe(trade.instrument.symbol.as_str(), id) {
-                tracing::info!(exchange = %record.exchange, product = %gap.product, missing = gap.missing(), "trade-id gap; backfilling");
-                if backfill.try_send(gap).is_err() {
-                    telemetry::channel_drop("backfill_requests");
-                    tracing::warn!(exchange = %record.exchange, "backfill queue full; gap not filled");
-                }
+            let product = trade.instrument.symbol.as_str();
+            let first = gaps.last_id(product).is_none();
+            let gap = match gaps.observe(product, id) {
+                Some(gap) => gap,
+                None if first && warm_start => Gap::warm_start(product, id),
+                None => return,
+            };
+            tracing::info!(exchange = %record.exchange, product, missing = gap.missing(), warm_start = gap.is_warm_start(), "backfilling trades");
+            if backfill.try_send(gap).is_err() {
+                telemetry::channel_drop("backfill_requests");
+                tracing::warn!(exchange = %record.exchange, product, "backfill queue full; trades not backfilled");
             }
         };
         self.ingest.live(record, &mut self.engine, &mut observe);

@@ -178,8 +178,14 @@ impl Backfiller {
         let limit = self.protocol.trades_page_limit();
         let mut cursor = gap.before_id;
         let mut pages = 0;
+        let max_pages = if gap.is_warm_start() { self.config.warm_start_pages } else { self.config.max_pages_per_gap };
         loop {
-            if pages == self.config.max_pages_per_gap {
+            if pages == max_pages {
+                if gap.is_warm_start() {
+                    // History reaches further back than a warm start needs.
+                    tracing::info!(exchange = %self.config.exchange, product = %gap.product, pages, "warm start reached its page cap");
+                    break;
+                }
                 return Err(Failure::GiveUp { reason: "page_limit", detail: format!("{pages} pages fetched, stopped at cursor {cursor}") });
             }
             pages += 1;

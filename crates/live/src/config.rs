@@ -21,6 +21,11 @@ pub const DEFAULT_REQUESTS_PER_SECOND: u32 = 10;
 /// Coinbase): beyond that the hole is too old to matter for live candles
 /// and would starve other gaps.
 pub const DEFAULT_MAX_PAGES_PER_GAP: u32 = 100;
+/// Default cap on pages fetched for a warm start (the trades before the
+/// first one seen): about 10,000 trades per product on Coinbase, enough to
+/// complete the open minute and hour windows of all but the busiest
+/// products without holding up real gaps for long.
+pub const DEFAULT_WARM_START_PAGES: u32 = 10;
 /// Default attempts at one REST page before the gap is given up.
 pub const DEFAULT_MAX_ATTEMPTS: u32 = 8;
 
@@ -116,6 +121,9 @@ pub struct BackfillConfig {
     pub requests_per_second: u32,
     /// Pages fetched for one gap at most.
     pub max_pages_per_gap: u32,
+    /// Pages fetched for a warm start at most; reaching it ends the warm
+    /// start normally (the exchange's history is longer than needed).
+    pub warm_start_pages: u32,
     /// Attempts at one page (retrying connect errors, 5xx and 429) before
     /// the gap is given up.
     pub max_attempts: u32,
@@ -133,6 +141,7 @@ impl BackfillConfig {
             rest_url: protocol.default_rest_url().to_owned(),
             requests_per_second: DEFAULT_REQUESTS_PER_SECOND,
             max_pages_per_gap: DEFAULT_MAX_PAGES_PER_GAP,
+            warm_start_pages: DEFAULT_WARM_START_PAGES,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             backoff: Backoff::default(),

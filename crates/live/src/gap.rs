@@ -8,7 +8,9 @@ use marketpipe_model::Exchange;
 use crate::metrics::{count, GAPS_DETECTED, GAP_TRADES_MISSING};
 
 /// Trade ids missing for a product: every id strictly between `after_id`
-/// and `before_id`.
+/// and `before_id`. A gap with `after_id` 0 is a *warm start*: the trades
+/// before the first one seen, as far back as the exchange keeps them, up to
+/// `BackfillConfig::warm_start_pages` pages (see [`Gap::warm_start`]).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Gap {
     /// Native product id.
@@ -20,6 +22,18 @@ pub struct Gap {
 }
 
 impl Gap {
+    /// The trades before `first_id`, the first trade a fresh pipeline saw
+    /// of `product`: fetched so the windows open at start are complete
+    /// instead of beginning with the connection.
+    pub fn warm_start(product: &str, first_id: u64) -> Gap {
+        Gap { product: product.to_owned(), after_id: 0, before_id: first_id }
+    }
+
+    /// Whether this is a warm start rather than a hole between two ids.
+    pub fn is_warm_start(&self) -> bool {
+        self.after_id == 0
+    }
+
     /// How many ids are missing.
     pub fn missing(&self) -> u64 {
         self.before_id.saturating_sub(self.after_id).saturating_sub(1)

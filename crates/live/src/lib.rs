@@ -44,7 +44,7 @@ pub use backfill::{spawn_backfiller, BackfillHandle};
 pub use backoff::{backoff_cap, full_jitter, BackoffState};
 pub use config::{
     BackfillConfig, Backoff, ConfigError, FeedConfig, DEFAULT_ACK_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_ATTEMPTS,
-    DEFAULT_MAX_PAGES_PER_GAP, DEFAULT_REQUESTS_PER_SECOND, DEFAULT_REQUEST_TIMEOUT, DEFAULT_WATCHDOG,
+    DEFAULT_MAX_PAGES_PER_GAP, DEFAULT_REQUESTS_PER_SECOND, DEFAULT_REQUEST_TIMEOUT, DEFAULT_WARM_START_PAGES, DEFAULT_WATCHDOG,
 };
 pub use error::LiveError;
 pub use feed::{spawn_feed, split_products, FeedHandle, Resyncer};

@@ -148,6 +148,32 @@ async fn pages_backwards_across_three_pages_until_the_gap_is_covered() {
 }
 
 #[tokio::test]
+async fn a_warm_start_pages_back_to_the_start_of_history_or_its_cap() {
+    // History shorter than the cap: paged until the exchange has no more.
+    let url = rest_server(Exchange { newest: 2500, ..Exchange::default() }).await;
+    let mut run = start(&url, |c| c.warm_start_pages = 10);
+    run.gaps.send(Gap::warm_start("BTC-USD", 2001)).await.unwrap();
+    settled(&run.handle, 1).await;
+    let pages = rest_records(&mut run.rx);
+    let ids: BTreeSet<u64> = pages
+        .iter()
+        .flat_map(|(_, body)| serde_json::from_str::<Vec<serde_json::Value>>(body).unwrap())
+        .map(|t| t["trade_id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, (1..2001).collect(), "every trade before the first one seen");
+    assert_eq!((run.handle.stats().gaps_completed, run.handle.stats().pages), (1, 2));
+
+    // Longer history: the cap ends the warm start, which still completes.
+    let url = rest_server(Exchange { newest: 100_000, ..Exchange::default() }).await;
+    let mut run = start(&url, |c| c.warm_start_pages = 2);
+    run.gaps.send(Gap::warm_start("BTC-USD", 90_001)).await.unwrap();
+    settled(&run.handle, 1).await;
+    assert_eq!(rest_records(&mut run.rx).len(), 2);
+    let s = run.handle.stats();
+    assert_eq!((s.gaps_completed, s.gaps_failed, s.pages), (1, 0, 2));
+}
+
+#[tokio::test]
 async fn retries_server_errors_and_rate_limits() {
     let ex = Exchange { newest: 3000, ..Exchange::default() };
     ex.plan.lock().unwrap().extend([(StatusCode::INTERNAL_SERVER_ERROR, None), (StatusCode::TOO_MANY_REQUESTS, Some("0"))]);
