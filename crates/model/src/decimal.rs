@@ -44,7 +44,8 @@ impl NumberError {
         match self {
             NumberError::Empty | NumberError::NotNumeric | NumberError::TooPrecise => "bad_number",
             NumberError::Negative => "negative_size",
-            NumberError::NotPositive => "non_positive_price",
+            // Prices must be positive, and so must a trade's size.
+            NumberError::NotPositive => "not_positive",
             NumberError::Absurd => "absurd_value",
         }
     }
