@@ -224,9 +224,10 @@ fn validate_exchange(exchange: &str) -> io::Result<()> {
 /// create-new semantics so that an existing segment (from before a restart,
 /// or another writer) is never truncated.
 fn create_segment(root: &Path, exchange: &str, hour: i64, start: u32, level: i32) -> io::Result<(u32, CaptureWriter)> {
-    let dir = hour_dir(root, exchange, hour);
+    let t = Timestamp(hour).utc_parts();
+    let dir = root.join(exchange).join(format!("{:04}", t.year)).join(format!("{:02}", t.month)).join(format!("{:02}", t.day));
     fs::create_dir_all(&dir)?;
-    let hh = hour.rem_euclid(86_400 * NANOS_PER_SEC) / HOUR_NS;
+    let hh = t.hour;
     let mut n = start;
     loop {
         let path = dir.join(format!("{hh:02}-{n}.jsonl.zst"));
@@ -238,28 +239,6 @@ fn create_segment(root: &Path, exchange: &str, hour: i64, start: u32, level: i32
             Err(e) => return Err(e),
         }
     }
-}
-
-/// `ROOT/<exchange>/YYYY/MM/DD` for the UTC day containing `ns`.
-fn hour_dir(root: &Path, exchange: &str, ns: i64) -> PathBuf {
-    let (y, m, d) = civil_from_days(ns.div_euclid(86_400 * NANOS_PER_SEC));
-    root.join(exchange).join(format!("{y:04}")).join(format!("{m:02}")).join(format!("{d:02}"))
-}
-
-/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard
-/// Hinnant's `civil_from_days`; `marketpipe_model` keeps only the inverse
-/// private, and this avoids a chrono dependency for one path per hour).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 #[cfg(test)]
@@ -483,17 +462,5 @@ mod tests {
         let (recs, err) = read(&dir.path().join("coinbase/2026/01/02/03-1.jsonl.zst"));
         assert_eq!((recs.len(), recs[0].2.as_deref(), err), (1, Some("2"), false));
         assert_eq!(read(&dir.path().join("coinbase/2026/01/02/03-0.jsonl.zst")).0.len(), 1);
-    }
-
-    #[test]
-    fn civil_dates_agree_with_rfc3339() {
-        // all of the i64-nanosecond range, 1677..2262
-        let mut day = -106_000i64;
-        while day < 106_000 {
-            let (y, m, d) = civil_from_days(day);
-            let iso = Timestamp(day * 86_400 * NANOS_PER_SEC).to_rfc3339();
-            assert_eq!(format!("{y:04}-{m:02}-{d:02}"), iso[..10], "day {day}");
-            day += 13;
-        }
     }
 }

@@ -25,5 +25,5 @@ pub use event::MarketEvent;
 pub use instrument::{Exchange, InstrumentKey, ParseExchangeError, Product, Symbol};
 pub use stats::BookStats;
 pub use ticker::Ticker;
-pub use time::{Timestamp, TimestampError};
+pub use time::{Timestamp, TimestampError, UtcParts};
 pub use trade::{Side, Trade, TradeId};

@@ -184,6 +184,48 @@ impl Timestamp {
     }
 }
 
+/// A [`Timestamp`]'s UTC calendar date and time of day, for paths and
+/// wire formats that spell dates out (archive segment names, exchange
+/// timestamps) without a date library on the hot path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UtcParts {
+    /// Year (proleptic Gregorian).
+    pub year: i64,
+    /// Month, 1–12.
+    pub month: u32,
+    /// Day of the month, 1–31.
+    pub day: u32,
+    /// Hour, 0–23.
+    pub hour: u32,
+    /// Minute, 0–59.
+    pub minute: u32,
+    /// Second, 0–59.
+    pub second: u32,
+    /// Nanoseconds within the second.
+    pub nanos: u32,
+}
+
+impl Timestamp {
+    /// The UTC calendar parts of this instant.
+    pub fn utc_parts(self) -> UtcParts {
+        const NS: i64 = 1_000_000_000;
+        let secs = self.0.div_euclid(NS);
+        let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+        let (year, month, day) = civil_from_days(days);
+        // Every value below is in range by construction (rem_euclid).
+        let small = |v: i64| u32::try_from(v).unwrap_or(0);
+        UtcParts {
+            year,
+            month: small(month),
+            day: small(day),
+            hour: small(sod / 3600),
+            minute: small(sod % 3600 / 60),
+            second: small(sod % 60),
+            nanos: small(self.0.rem_euclid(NS)),
+        }
+    }
+}
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_rfc3339())
@@ -215,9 +257,39 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard
+/// Hinnant's `civil_from_days`, the inverse of [`days_from_civil`]).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utc_parts_agree_with_rfc3339_across_the_range() {
+        // Every ~37 days and an odd number of seconds, 1677..2262.
+        let mut t = i64::MIN / 2;
+        while t < i64::MAX / 2 {
+            let ts = Timestamp(t);
+            let p = ts.utc_parts();
+            let expected = ts.to_rfc3339();
+            let got = format!("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}", p.year, p.month, p.day, p.hour, p.minute, p.second);
+            assert!(expected.starts_with(&got), "{t}: {got} vs {expected}");
+            assert_eq!(days_from_civil(p.year, i64::from(p.month), i64::from(p.day)), t.div_euclid(1_000_000_000).div_euclid(86_400));
+            t += 3_200_000_123_456_789;
+        }
+        assert_eq!(Timestamp(-1).utc_parts().nanos, 999_999_999);
+    }
 
     #[test]
     fn parses_coinbase_times() {
