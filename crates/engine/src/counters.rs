@@ -47,6 +47,8 @@ pub struct EngineCounters {
     pub invalid_levels: u64,
     /// Resync requests raised (one per crossed-book incident).
     pub resync_requests: u64,
+    /// Books a decoder reported out of sequence (`BookReset` events).
+    pub book_resets: u64,
     /// Ticker events received.
     pub tickers: u64,
     /// Product metadata events received.

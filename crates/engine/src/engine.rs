@@ -156,6 +156,10 @@ impl Engine {
             MarketEvent::Trade(trade) => self.apply_trade(idx, &trade),
             MarketEvent::BookSnapshot(snapshot) => self.apply_snapshot(idx, snapshot),
             MarketEvent::BookDelta(delta) => self.apply_delta(idx, &delta),
+            MarketEvent::BookReset(_) => {
+                self.counters.book_resets += 1;
+                self.resync_at(idx);
+            }
             MarketEvent::Ticker(ticker) => {
                 self.counters.tickers += 1;
                 if let Some(p) = self.products.get_mut(idx) {
@@ -211,13 +215,18 @@ impl Engine {
     /// raised: the caller is already resyncing.
     pub fn mark_resyncing(&mut self, key: &InstrumentKey) {
         let idx = self.product_index(key);
+        self.resync_at(idx);
+        self.list_if_dirty(idx);
+    }
+
+    /// Stops applying deltas to product `idx`'s book until its next snapshot.
+    fn resync_at(&mut self, idx: usize) {
         if let Some(p) = self.products.get_mut(idx) {
             if p.book.mark_resyncing() {
                 p.book_dirty = true;
                 p.stats.on_book(&p.book, None, self.config.mid_ma_window);
             }
         }
-        self.list_if_dirty(idx);
     }
 
     /// Marks the product's book stale (its feed went quiet or dropped): the

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use marketpipe_engine::EngineConfig;
-use marketpipe_model::{BookDelta, BookSide::*, BookState, BookTop, Interval, Level, MarketEvent, Timestamp};
+use marketpipe_model::{BookDelta, BookReset, BookSide::*, BookState, BookTop, Interval, Level, MarketEvent, Timestamp};
 
 fn engine_depth(depth: usize) -> marketpipe_engine::Engine {
     engine_with(EngineConfig { intervals: vec![Interval::M1], book_depth: depth, ..EngineConfig::default() })
@@ -149,6 +149,23 @@ fn the_runtime_can_mark_books_resyncing_or_stale() {
     assert_eq!(e.counters().deltas_while_resyncing, 1);
 
     e.apply(snapshot(&k, 4, &[("100", "2")], &[("101", "1")]));
+    assert_eq!(book(&mut e).map(|b| b.state), Some(BookState::Live));
+}
+
+#[test]
+fn a_decoder_reset_takes_the_book_out_of_live_until_a_snapshot() {
+    let k = key("BTC-USD");
+    let mut e = engine_depth(50);
+    e.apply(snapshot(&k, 1, &[("100", "1")], &[("101", "1")]));
+    drain(&mut e);
+    e.apply(MarketEvent::BookReset(BookReset { instrument: k.clone(), recv_time: Timestamp(5), reason: "sequence_gap".into() }));
+    let out = drain(&mut e);
+    assert_eq!(out.books.first().map(|b| b.state), Some(BookState::Resyncing));
+    assert!(out.resync_requests.is_empty(), "the decoder's runtime is already resyncing");
+    assert_eq!(e.counters().book_resets, 1);
+    e.apply(delta(&k, 2, vec![change(Bid, "100", "5")]));
+    assert_eq!(e.counters().deltas_while_resyncing, 1);
+    e.apply(snapshot(&k, 3, &[("100", "2")], &[("101", "1")]));
     assert_eq!(book(&mut e).map(|b| b.state), Some(BookState::Live));
 }
 

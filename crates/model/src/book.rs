@@ -47,6 +47,21 @@ pub struct BookSnapshot {
     pub asks: Vec<Level>,
 }
 
+/// The decoder lost the book's sequence (an update id gap, an update that
+/// does not follow its snapshot): the book must not be updated until a new
+/// snapshot arrives. Exchanges whose books are synced by sequence numbers
+/// (Binance, KuCoin) need it; the engine marks the book `resyncing`, and the
+/// live runtime fetches a fresh snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct BookReset {
+    /// The product.
+    pub instrument: InstrumentKey,
+    /// When marketpipe received the frame that broke the sequence.
+    pub recv_time: Timestamp,
+    /// Why, as a short stable label (`sequence_gap`, `stale_snapshot`...).
+    pub reason: String,
+}
+
 /// One level change inside a [`BookDelta`]: set the size at a price; size 0
 /// deletes the level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -1,6 +1,6 @@
 //! The normalized events venue decoders emit and the engine consumes.
 
-use crate::{BookDelta, BookSnapshot, InstrumentKey, Product, Ticker, Trade};
+use crate::{BookDelta, BookReset, BookSnapshot, InstrumentKey, Product, Ticker, Trade};
 
 /// One normalized market event.
 ///
@@ -17,6 +17,8 @@ pub enum MarketEvent {
     BookSnapshot(BookSnapshot),
     /// An incremental book update.
     BookDelta(BookDelta),
+    /// The book lost its sequence and waits for a new snapshot.
+    BookReset(BookReset),
     /// An exchange ticker.
     Ticker(Ticker),
 }
@@ -29,18 +31,20 @@ impl MarketEvent {
             MarketEvent::Trade(t) => &t.instrument,
             MarketEvent::BookSnapshot(s) => &s.instrument,
             MarketEvent::BookDelta(d) => &d.instrument,
+            MarketEvent::BookReset(r) => &r.instrument,
             MarketEvent::Ticker(t) => &t.instrument,
         }
     }
 
     /// A short stable label for counters: `product`, `trade`, `book_snapshot`,
-    /// `book_delta`, `ticker`.
+    /// `book_delta`, `book_reset`, `ticker`.
     pub const fn kind(&self) -> &'static str {
         match self {
             MarketEvent::Product(_) => "product",
             MarketEvent::Trade(_) => "trade",
             MarketEvent::BookSnapshot(_) => "book_snapshot",
             MarketEvent::BookDelta(_) => "book_delta",
+            MarketEvent::BookReset(_) => "book_reset",
             MarketEvent::Ticker(_) => "ticker",
         }
     }

@@ -18,7 +18,7 @@ mod ticker;
 mod time;
 mod trade;
 
-pub use book::{BookDelta, BookSide, BookSnapshot, BookState, BookTop, Level, LevelChange};
+pub use book::{BookDelta, BookReset, BookSide, BookSnapshot, BookState, BookTop, Level, LevelChange};
 pub use candle::{Candle, Interval, ParseIntervalError};
 pub use decimal::{parse_decimal, parse_price, parse_size, Decimal, NumberError, Price, Qty};
 pub use event::MarketEvent;
