@@ -8,7 +8,9 @@
 //! as JSON strings (no intermediate `String` per field: a 10 000-candle
 //! response has 100 000 of them); times are RFC 3339 with `Z`.
 
-use marketpipe_model::{BookStats, BookTop, Candle, Decimal, InstrumentKey, Interval, Level, Product, Timestamp, TradeId};
+use marketpipe_model::{
+    BookStats, BookTop, Candle, Decimal, Exchange, InstrumentKey, Interval, Level, Product, Ticker, Timestamp, TradeId,
+};
 use serde::{Serialize, Serializer};
 
 use crate::fill::Slot;
@@ -291,6 +293,70 @@ impl Stats {
             last_trade_time: time(s.last_trade_time),
             book_state: s.book_state.as_str(),
             time: time(s.time),
+        }
+    }
+}
+
+/// `GET /api/v1/tickers`: the latest ticker per product, by symbol.
+#[derive(Debug, Serialize)]
+pub(crate) struct Tickers {
+    exchange: &'static str,
+    tickers: Vec<TickerDto>,
+}
+
+impl Tickers {
+    pub(crate) fn new(exchange: Exchange, tickers: &[Ticker]) -> Self {
+        Tickers { exchange: exchange.as_str(), tickers: tickers.iter().map(TickerDto::new).collect() }
+    }
+}
+
+/// One ticker. Fields the exchange does not provide are `null` (Binance's
+/// mini ticker has no best bid/ask; its book ticker no 24h figures).
+#[derive(Debug, Serialize)]
+pub(crate) struct TickerDto {
+    symbol: String,
+    #[serde(serialize_with = "opt_dec")]
+    last_price: Option<Decimal>,
+    #[serde(serialize_with = "opt_dec")]
+    last_size: Option<Decimal>,
+    #[serde(serialize_with = "opt_dec")]
+    best_bid: Option<Decimal>,
+    #[serde(serialize_with = "opt_dec")]
+    best_bid_size: Option<Decimal>,
+    #[serde(serialize_with = "opt_dec")]
+    best_ask: Option<Decimal>,
+    #[serde(serialize_with = "opt_dec")]
+    best_ask_size: Option<Decimal>,
+    #[serde(serialize_with = "opt_dec")]
+    open_24h: Option<Decimal>,
+    #[serde(serialize_with = "opt_dec")]
+    high_24h: Option<Decimal>,
+    #[serde(serialize_with = "opt_dec")]
+    low_24h: Option<Decimal>,
+    #[serde(serialize_with = "opt_dec")]
+    volume_24h: Option<Decimal>,
+    /// Exchange time of the ticker, where it gives one.
+    time: Option<String>,
+    /// When marketpipe received it.
+    recv_time: Option<String>,
+}
+
+impl TickerDto {
+    fn new(t: &Ticker) -> Self {
+        TickerDto {
+            symbol: t.instrument.symbol.to_string(),
+            last_price: t.last_price,
+            last_size: t.last_size,
+            best_bid: t.best_bid,
+            best_bid_size: t.best_bid_size,
+            best_ask: t.best_ask,
+            best_ask_size: t.best_ask_size,
+            open_24h: t.open_24h,
+            high_24h: t.high_24h,
+            low_24h: t.low_24h,
+            volume_24h: t.volume_24h,
+            time: time(t.time),
+            recv_time: time(Some(t.recv_time)),
         }
     }
 }

@@ -142,6 +142,7 @@ pub fn router(store: Arc<dyn MarketReader>, config: ApiConfig) -> Router {
         .route("/api/v1/candles/latest", get(handlers::candles::latest))
         .route("/api/v1/book", get(handlers::book::book))
         .route("/api/v1/stats", get(handlers::stats::stats))
+        .route("/api/v1/tickers", get(handlers::tickers::tickers))
         // Must follow the routes: it applies to the routes present.
         .method_not_allowed_fallback(error::method_not_allowed)
         .fallback(error::not_found)

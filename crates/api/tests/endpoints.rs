@@ -282,6 +282,34 @@ async fn stats_have_the_exact_shape() {
 }
 
 #[tokio::test]
+async fn tickers_have_the_exact_shape_per_exchange_and_product() {
+    let (server, _) = Server::fixture().await;
+    let btc = json!({
+        "symbol": "BTC-USD", "last_price": "60250.00", "last_size": "0.5",
+        "best_bid": "60249.99", "best_bid_size": "1.25", "best_ask": "60250.01", "best_ask_size": "0.75",
+        "open_24h": "59000.00", "high_24h": "61000.00", "low_24h": "58500.00", "volume_24h": "1234.5",
+        "time": "2026-01-01T00:04:00Z", "recv_time": "2026-01-01T00:04:00.000000005Z"
+    });
+    assert_eq!(server.ok("/api/v1/tickers?exchange=coinbase").await, json!({"exchange": "coinbase", "tickers": [btc.clone()]}));
+    assert_eq!(server.ok(&format!("/api/v1/tickers?{BTC}")).await, json!({"exchange": "coinbase", "tickers": [btc]}));
+    // What an exchange does not provide is null.
+    let nkn = server.ok("/api/v1/tickers?exchange=binance&symbol=NKN-USDT").await;
+    for field in ["last_price", "best_bid", "best_ask", "open_24h", "volume_24h", "time"] {
+        assert_eq!(nkn["tickers"][0][field], Value::Null, "{field}");
+    }
+    // No tickers yet is an empty list, not an error.
+    assert_eq!(server.ok("/api/v1/tickers?exchange=kucoin").await, json!({"exchange": "kucoin", "tickers": []}));
+    let r = server.get("/api/v1/tickers?exchange=coinbase&symbol=ETH-USD").await;
+    assert_eq!((r.status, error_of(&r).0.as_str()), (404, "no_data"));
+    let r = server.get("/api/v1/tickers?exchange=coinbase&symbol=DOGE-USD").await;
+    assert_eq!((r.status, error_of(&r).0.as_str()), (404, "unknown_product"));
+    for bad in ["/api/v1/tickers", "/api/v1/tickers?exchange=nyse", "/api/v1/tickers?exchange=coinbase&depth=3"] {
+        let r = server.get(bad).await;
+        assert_eq!(r.status, 400, "{bad}: {}", r.json);
+    }
+}
+
+#[tokio::test]
 async fn head_requests_are_answered() {
     let (server, _) = Server::fixture().await;
     let r = server.request(reqwest::Method::HEAD, "/api/v1/health").await;

@@ -248,7 +248,15 @@ async fn fuzzed_queries_never_get_a_5xx() {
         "\"",
         "#",
     ];
-    let paths = ["/api/v1/candles", "/api/v1/candles/latest", "/api/v1/book", "/api/v1/stats", "/api/v1/products", "/api/v1/health"];
+    let paths = [
+        "/api/v1/candles",
+        "/api/v1/candles/latest",
+        "/api/v1/book",
+        "/api/v1/stats",
+        "/api/v1/tickers",
+        "/api/v1/products",
+        "/api/v1/health",
+    ];
     // xorshift64*: deterministic, so a failure reproduces.
     let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut next = |n: usize| {
@@ -278,6 +286,7 @@ async fn fuzzed_queries_never_get_a_5xx() {
         "/api/v1/candles/latest?exchange=kucoin&symbol=BSV-USDT&interval=1m",
         "/api/v1/book?exchange=coinbase&symbol=BTC-USD&depth=2",
         "/api/v1/stats?exchange=binance&symbol=NKN-USDT",
+        "/api/v1/tickers?exchange=coinbase&symbol=BTC-USD",
     ];
     let alphabet = b"%&=+-.:0123456789ZTzAaFf ";
     let mut by_status = std::collections::BTreeMap::new();

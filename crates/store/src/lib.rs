@@ -15,7 +15,7 @@ pub mod sqlite;
 pub mod testsuite;
 
 use async_trait::async_trait;
-use marketpipe_model::{BookStats, BookTop, Candle, InstrumentKey, Interval, Product, Ticker, Timestamp};
+use marketpipe_model::{BookStats, BookTop, Candle, Exchange, InstrumentKey, Interval, Product, Ticker, Timestamp};
 
 /// What the engine produced since the last write, written atomically.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -119,4 +119,8 @@ pub trait MarketReader: Send + Sync {
     async fn book(&self, key: &InstrumentKey, depth: usize) -> Result<Option<BookTop>, StoreError>;
     /// The latest book statistics.
     async fn stats(&self, key: &InstrumentKey) -> Result<Option<BookStats>, StoreError>;
+    /// The latest ticker of one product, if any was stored.
+    async fn ticker(&self, key: &InstrumentKey) -> Result<Option<Ticker>, StoreError>;
+    /// The latest ticker of every product of `exchange`, by symbol.
+    async fn tickers(&self, exchange: Exchange) -> Result<Vec<Ticker>, StoreError>;
 }

@@ -243,7 +243,9 @@ async fn tickers_are_replaced_and_listed_in_order() {
     let bare = Ticker::empty(a.clone(), Timestamp(T0 + 99));
     store.write(&WriteBatch { tickers: vec![bare.clone()], ..WriteBatch::default() }).await.expect("replace");
     testsuite::assert_exact(&store.ticker(&a).await.expect("ticker"), &Some(bare.clone()), "replaced ticker");
-    testsuite::assert_exact(&store.tickers().await.expect("tickers"), &vec![sample_ticker(&b), bare], "all tickers");
+    testsuite::assert_exact(&store.tickers(Exchange::Kucoin).await.expect("tickers"), &vec![bare], "kucoin tickers");
+    testsuite::assert_exact(&store.tickers(Exchange::Coinbase).await.expect("tickers"), &vec![sample_ticker(&b)], "coinbase tickers");
+    assert!(store.tickers(Exchange::Binance).await.expect("tickers").is_empty());
     assert_eq!(store.ticker(&key(Exchange::Binance, "BTC-USDT")).await.expect("ticker"), None);
 }
 
@@ -403,7 +405,7 @@ async fn tampered_rows_read_as_corrupt() {
     expect_corrupt(store.products().await, "exchange", "unknown exchange");
     conn.execute_batch("UPDATE tickers SET last_price = '00.1'").expect("tamper");
     expect_corrupt(store.ticker(&k).await, "last_price", "non-canonical ticker price");
-    expect_corrupt(store.tickers().await, "last_price", "non-canonical ticker price in list");
+    expect_corrupt(store.tickers(k.exchange).await, "last_price", "non-canonical ticker price in list");
 }
 
 // ---------------------------------------------------------- throughput

@@ -8,6 +8,7 @@ pub(crate) mod candles;
 pub(crate) mod health;
 pub(crate) mod products;
 pub(crate) mod stats;
+pub(crate) mod tickers;
 
 use std::sync::Arc;
 

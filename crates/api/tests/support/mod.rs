@@ -20,8 +20,8 @@ use std::{
 use async_trait::async_trait;
 use marketpipe_api::ApiConfig;
 use marketpipe_model::{
-    parse_decimal, BookState, BookStats, BookTop, Candle, Decimal, Exchange, InstrumentKey, Interval, Level, Product, Symbol, Timestamp,
-    TradeId,
+    parse_decimal, BookState, BookStats, BookTop, Candle, Decimal, Exchange, InstrumentKey, Interval, Level, Product, Symbol, Ticker,
+    Timestamp, TradeId,
 };
 use marketpipe_store::{CandleQuery, MarketReader, StoreError};
 use serde_json::Value;
@@ -68,6 +68,7 @@ pub struct FixtureStore {
     pub candles: Vec<Candle>,
     pub books: Vec<BookTop>,
     pub stats: Vec<BookStats>,
+    pub tickers: Vec<Ticker>,
     pub fault: Fault,
     /// How long every call takes.
     pub delay: Duration,
@@ -178,6 +179,16 @@ impl MarketReader for FixtureStore {
             panic!("stats exploded (test double)");
         }
         Ok(self.stats.iter().find(|s| &s.instrument == key).cloned())
+    }
+
+    async fn ticker(&self, key: &InstrumentKey) -> Result<Option<Ticker>, StoreError> {
+        let _g = self.enter().await?;
+        Ok(self.tickers.iter().find(|t| &t.instrument == key).cloned())
+    }
+
+    async fn tickers(&self, exchange: Exchange) -> Result<Vec<Ticker>, StoreError> {
+        let _g = self.enter().await?;
+        Ok(self.tickers.iter().filter(|t| t.instrument.exchange == exchange).cloned().collect())
     }
 }
 
@@ -346,6 +357,23 @@ pub fn fixture() -> FixtureStore {
         candles,
         books,
         stats,
+        tickers: vec![
+            Ticker {
+                last_price: Some(d("60250.00")),
+                last_size: Some(d("0.5")),
+                best_bid: Some(d("60249.99")),
+                best_bid_size: Some(d("1.25")),
+                best_ask: Some(d("60250.01")),
+                best_ask_size: Some(d("0.75")),
+                open_24h: Some(d("59000.00")),
+                high_24h: Some(d("61000.00")),
+                low_24h: Some(d("58500.00")),
+                volume_24h: Some(d("1234.5")),
+                time: Some(Timestamp(T0 + 4 * MIN)),
+                ..Ticker::empty(btc.clone(), Timestamp(T0 + 4 * MIN + 5))
+            },
+            Ticker::empty(nkn.clone(), Timestamp(T0)),
+        ],
         fault: Fault::None,
         delay: Duration::ZERO,
         queries: Mutex::new(Vec::new()),

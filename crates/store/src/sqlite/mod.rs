@@ -22,7 +22,7 @@ use std::{
 };
 
 use async_trait::async_trait;
-use marketpipe_model::{BookStats, BookTop, Candle, InstrumentKey, Interval, Product, Ticker};
+use marketpipe_model::{BookStats, BookTop, Candle, Exchange, InstrumentKey, Interval, Product, Ticker};
 use rusqlite::{ffi::ErrorCode, Connection, OpenFlags};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -146,17 +146,6 @@ impl SqliteStore {
         // open (dropping it rolls back), so the connection is still sound.
         let mut conn = self.inner.writer.lock().unwrap_or_else(PoisonError::into_inner);
         write::write_batch(&mut conn, batch)
-    }
-
-    /// The latest ticker of one product, if any was written.
-    pub async fn ticker(&self, key: &InstrumentKey) -> Result<Option<Ticker>, StoreError> {
-        let key = key.clone();
-        self.read(move |conn| read::ticker(conn, &key)).await
-    }
-
-    /// The latest ticker of every product, ordered by exchange then symbol.
-    pub async fn tickers(&self) -> Result<Vec<Ticker>, StoreError> {
-        self.read(read::tickers).await
     }
 
     /// Runs `f` on a pooled read connection on the blocking pool. The wait
@@ -301,5 +290,14 @@ impl MarketReader for SqliteStore {
     async fn stats(&self, key: &InstrumentKey) -> Result<Option<BookStats>, StoreError> {
         let key = key.clone();
         self.read(move |conn| read::stats(conn, &key)).await
+    }
+
+    async fn ticker(&self, key: &InstrumentKey) -> Result<Option<Ticker>, StoreError> {
+        let key = key.clone();
+        self.read(move |conn| read::ticker(conn, &key)).await
+    }
+
+    async fn tickers(&self, exchange: Exchange) -> Result<Vec<Ticker>, StoreError> {
+        self.read(move |conn| read::tickers(conn, exchange)).await
     }
 }

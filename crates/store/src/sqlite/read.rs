@@ -59,7 +59,7 @@ macro_rules! select_tickers {
     };
 }
 
-const TICKERS_ALL: &str = concat!(select_tickers!(), " ORDER BY exchange, symbol");
+const TICKERS_OF_EXCHANGE: &str = concat!(select_tickers!(), " WHERE exchange = ?1 ORDER BY symbol");
 const TICKER_BY_KEY: &str = concat!(select_tickers!(), " WHERE exchange = ?1 AND symbol = ?2");
 
 /// Answers if the database answers.
@@ -215,9 +215,9 @@ pub(super) fn ticker(conn: &Connection, key: &InstrumentKey) -> Result<Option<Ti
     Ok(collect(conn, TICKER_BY_KEY, params, "tickers", Some(key), ticker_row)?.pop())
 }
 
-/// Every product's latest ticker, by exchange name then symbol.
-pub(super) fn tickers(conn: &Connection) -> Result<Vec<Ticker>, StoreError> {
-    collect(conn, TICKERS_ALL, [], "tickers", None, ticker_row)
+/// The latest ticker of every product of `exchange`, by symbol.
+pub(super) fn tickers(conn: &Connection, exchange: Exchange) -> Result<Vec<Ticker>, StoreError> {
+    collect(conn, TICKERS_OF_EXCHANGE, [exchange.as_str()], "tickers", None, ticker_row)
 }
 
 fn ticker_row(f: &mut Fields<'_, '_>) -> Result<Ticker, StoreError> {
