@@ -55,3 +55,57 @@ fn feeds(args: &RunArgs, file: &FileConfig) -> Result<Vec<FeedSettings>> {
     }
     Ok(feeds)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{DataDirArgs, EngineArgs, PipelineArgs};
+
+    fn args(exchange: Option<&str>, products: Option<&[&str]>, ws_url: Option<&str>) -> RunArgs {
+        RunArgs {
+            pipeline: PipelineArgs {
+                data: DataDirArgs { data_dir: None },
+                listen: None,
+                engine: EngineArgs {
+                    intervals: None,
+                    lateness: None,
+                    retention: None,
+                    quiet_margin: None,
+                    mid_ma_window: None,
+                    book_depth: None,
+                },
+                no_archive: false,
+            },
+            exchange: exchange.map(str::to_owned),
+            products: products.map(|p| p.iter().map(|s| (*s).to_owned()).collect()),
+            ws_url: ws_url.map(str::to_owned),
+            rest_url: None,
+            warm_start_pages: None,
+        }
+    }
+
+    #[test]
+    fn flags_override_the_file_for_the_exchange_they_name() {
+        let file: FileConfig =
+            toml::from_str("[exchanges.coinbase]\nproducts = [\"BTC-USD\"]\nws_url = \"ws://file\"\nwarm_start_pages = 3\n").unwrap();
+        let got = super::feeds(&args(None, None, None), &file).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!((got[0].exchange, got[0].products.clone()), (Exchange::Coinbase, vec!["BTC-USD".to_owned()]));
+        assert_eq!((got[0].ws_url.as_deref(), got[0].warm_start_pages), (Some("ws://file"), 3));
+
+        let got = super::feeds(&args(Some("coinbase"), Some(&["ETH-USD", " SOL-USD ", ""]), Some("ws://flag")), &file).unwrap();
+        assert_eq!(got[0].products, ["ETH-USD", "SOL-USD"]);
+        assert_eq!(got[0].ws_url.as_deref(), Some("ws://flag"));
+        assert_eq!(got[0].warm_start_pages, 3, "the file still fills what the flags leave out");
+    }
+
+    #[test]
+    fn nothing_configured_means_coinbase_and_unknown_exchanges_are_refused() {
+        let got = super::feeds(&args(None, Some(&["BTC-USD"]), None), &FileConfig::default()).unwrap();
+        assert_eq!(got[0].exchange, Exchange::Coinbase);
+        assert_eq!(got[0].warm_start_pages, marketpipe_live::DEFAULT_WARM_START_PAGES);
+        let err = super::feeds(&args(Some("nyse"), None, None), &FileConfig::default()).unwrap_err();
+        assert!(format!("{err:#}").contains("nyse"), "{err:#}");
+        assert!(toml::from_str::<FileConfig>("[exchanges.coinbase]\nproduct = [\"x\"]\n").is_err(), "typos are refused");
+    }
+}

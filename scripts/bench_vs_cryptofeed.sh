@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Side-by-side replay throughput on identical Binance traffic: marketpipe
+# (decode, books, candles, SQLite) vs cryptofeed's raw-data playback (decode
+# and books), as issue 4 asks. Installs cryptofeed into a private venv on
+# first use (needs PyPI), generates the frames once, runs each side three
+# times and reports the best run of each.
+#
+#   scripts/bench_vs_cryptofeed.sh [FRAMES] [SYMBOLS]      (defaults: 400000 20)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+FRAMES=${1:-400000}
+SYMBOLS=${2:-20}
+VENV=${CRYPTOFEED_VENV:-$HOME/.cache/marketpipe/cryptofeed-venv}
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import cryptofeed" 2>/dev/null; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q cryptofeed
+fi
+cargo build --release --quiet
+BIN="${CARGO_TARGET_DIR:-target}/release/marketpipe"
+DIR=$(mktemp -d)
+trap 'rm -rf "$DIR"' EXIT
+python3 ../shared/bench/gen_capture.py --exchange binance --frames "$FRAMES" --symbols "$SYMBOLS" \
+  --out "$DIR/bn.jsonl" --cryptofeed "$DIR/cf/" >/dev/null
+cat >"$DIR/cf_play.py" <<'PY'
+import glob, sys, time
+from cryptofeed.raw_data_collection import playback
+files = sorted(glob.glob(sys.argv[1] + "/BINANCE*"))
+t = time.perf_counter()
+stats = playback("BINANCE", files)
+elapsed = time.perf_counter() - t
+print(f"{stats['messages_processed']} {elapsed:.4f}")
+PY
+best_cf=""; best_mp=""
+for run in 1 2 3; do
+  read -r cf_msgs cf_s < <(cd "$DIR" && "$VENV/bin/python" cf_play.py cf)
+  rm -rf "$DIR/data"
+  "$BIN" replay "$DIR/bn.jsonl" --data-dir "$DIR/data" --no-progress --summary-json "$DIR/summary.json" >/dev/null
+  read -r mp_records mp_s < <(python3 -c "import json,sys; s=json.load(open(sys.argv[1])); print(s['records'], s['elapsed_s'])" "$DIR/summary.json")
+  echo "run $run: cryptofeed $cf_msgs messages in ${cf_s}s; marketpipe $mp_records records in ${mp_s}s"
+  best_cf=$(python3 -c "print(min(float(x) for x in '$best_cf $cf_s'.split()))")
+  best_mp=$(python3 -c "print(min(float(x) for x in '$best_mp $mp_s'.split()))")
+done
+python3 - "$cf_msgs" "$best_cf" "$mp_records" "$best_mp" <<'PY'
+import sys
+cf_n, cf_s, mp_n, mp_s = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+cf, mp = cf_n / cf_s, mp_n / mp_s
+print(f"cryptofeed: {cf:,.0f} messages/s   marketpipe: {mp:,.0f} records/s   ratio: {mp / cf:.1f}x")
+PY
