@@ -25,13 +25,23 @@ pub struct IngestCounters {
     pub messages: FxHashMap<(Exchange, &'static str), u64>,
     /// Normalized events by kind (`trade`, `book_delta`, ...).
     pub events: FxHashMap<&'static str, u64>,
-    /// Skipped records and frames by reason.
-    pub skipped: FxHashMap<&'static str, u64>,
+    /// Skipped records and frames by exchange (`None` where the record is
+    /// unreadable before its exchange is known) and reason.
+    pub skipped: FxHashMap<(Option<Exchange>, &'static str), u64>,
 }
 
 impl IngestCounters {
-    fn skip(&mut self, reason: &'static str) {
-        *self.skipped.entry(reason).or_default() += 1;
+    fn skip(&mut self, exchange: Option<Exchange>, reason: &'static str) {
+        *self.skipped.entry((exchange, reason)).or_default() += 1;
+    }
+
+    /// Skipped records and frames by reason, over all exchanges, sorted.
+    pub fn skipped_by_reason(&self) -> BTreeMap<&'static str, u64> {
+        let mut out = BTreeMap::new();
+        for ((_, reason), n) in &self.skipped {
+            *out.entry(*reason).or_default() += n;
+        }
+        out
     }
 
     /// Total skipped.
@@ -86,9 +96,9 @@ impl Ingest {
         let bytes = match line {
             Line::TooLong(len) => {
                 tracing::debug!(len, "skipped capture line over the size limit");
-                return self.counters.skip("line_too_long");
+                return self.counters.skip(None, "line_too_long");
             }
-            Line::Data(d) if d.iter().all(u8::is_ascii_whitespace) => return self.counters.skip("empty_line"),
+            Line::Data(d) if d.iter().all(u8::is_ascii_whitespace) => return self.counters.skip(None, "empty_line"),
             Line::Data(d) => d,
         };
         // Most lines are in the canonical layout: try the fast path, which
@@ -104,7 +114,7 @@ impl Ingest {
             Ok(record) => self.record(&record, engine),
             Err(e) => {
                 tracing::debug!(reason = e.reason(), error = %e, sample = %Sample(bytes), "skipped capture line");
-                self.counters.skip(e.reason());
+                self.counters.skip(None, e.reason());
             }
         }
     }
@@ -151,7 +161,7 @@ impl Ingest {
         *self.counters.by_kind.entry(record.kind.as_str()).or_default() += 1;
         let Ok(exchange) = record.exchange.parse::<Exchange>() else {
             tracing::debug!(exchange = %record.exchange, "skipped record of an unknown exchange");
-            return self.counters.skip("unknown_exchange");
+            return self.counters.skip(None, "unknown_exchange");
         };
         // The record's receive time is the injected clock: windows of quiet
         // products close exactly as they did when the capture was recorded.
@@ -159,7 +169,7 @@ impl Ingest {
         let payload = match record.kind {
             RecordKind::Ws | RecordKind::Rest => match record.payload() {
                 Some(p) => p,
-                None => return self.counters.skip("missing_data"),
+                None => return self.counters.skip(Some(exchange), "missing_data"),
             },
             RecordKind::Close => return self.connection_closed(exchange, record.conn, None, engine),
             // Connection bookkeeping and our own outgoing frames carry no market data.
@@ -245,7 +255,7 @@ impl Ingest {
             std::collections::hash_map::Entry::Vacant(v) => match decoder_for(exchange) {
                 Some(d) => v.insert(d),
                 None => {
-                    self.counters.skip("unsupported_exchange");
+                    self.counters.skip(Some(exchange), "unsupported_exchange");
                     return None;
                 }
             },
@@ -253,7 +263,7 @@ impl Ingest {
         Some(match (kind, url) {
             (RecordKind::Rest, Some(url)) => decoder.decode_rest(url, payload, recv, &mut self.events),
             (RecordKind::Rest, None) => {
-                self.counters.skip("rest_without_url");
+                self.counters.skip(Some(exchange), "rest_without_url");
                 return None;
             }
             _ => decoder.decode_ws(payload, recv, &mut self.events),
@@ -280,7 +290,7 @@ impl Ingest {
 
     fn failed(&mut self, exchange: Exchange, e: &DecodeError, payload: &str) {
         tracing::debug!(%exchange, reason = e.reason(), error = %e, sample = %Sample(payload.as_bytes()), "skipped frame");
-        self.counters.skip(e.reason());
+        self.counters.skip(Some(exchange), e.reason());
     }
 }
 
@@ -341,10 +351,11 @@ mod tests {
         // 1 and 4 (trailing space is still one JSON value) and 2 (an unknown
         // envelope key is allowed by the strict reader) are trades.
         assert_eq!(trades, 3, "{counters:?}");
-        assert_eq!(counters.skipped.get("malformed_record"), Some(&2), "{counters:?}"); // 3 (duplicate field), 5
+        let skipped = counters.skipped_by_reason();
+        assert_eq!(skipped.get("malformed_record"), Some(&2), "{counters:?}"); // 3 (duplicate field), 5
         assert_eq!(counters.skipped_total(), 3, "{counters:?}");
-        assert_eq!(counters.skipped.get("bad_number"), Some(&1), "{counters:?}"); // 6
-                                                                                  // Six ws lines, two of which are not records at all: each counted once.
+        assert_eq!(counters.skipped.get(&(Some(Exchange::Coinbase), "bad_number")), Some(&1), "{counters:?}"); // 6
+                                                                                                               // Six ws lines, two of which are not records at all: each counted once.
         assert_eq!(counters.by_kind.get("ws"), Some(&4), "{counters:?}");
     }
 

@@ -205,7 +205,7 @@ impl ReplaySummary {
             s,
             "  skipped:         {} ({})",
             i.skipped_total(),
-            list(IngestCounters::sorted(&i.skipped).into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+            list(i.skipped_by_reason().into_iter().map(|(k, v)| (k.to_string(), v)).collect())
         );
         let e = &self.engine;
         let _ = writeln!(
@@ -238,7 +238,7 @@ impl ReplaySummary {
             "records_by_kind": IngestCounters::sorted(&i.by_kind),
             "messages": IngestCounters::sorted(&i.messages).into_iter().map(|((e, m), v)| (format!("{e}/{m}"), v)).collect::<std::collections::BTreeMap<_, _>>(),
             "events": IngestCounters::sorted(&i.events),
-            "skipped": IngestCounters::sorted(&i.skipped),
+            "skipped": i.skipped_by_reason(),
             "engine": {
                 "trades": e.trades, "duplicate_trades": e.duplicate_trades, "late_trades": e.late_trades,
                 "too_late_trades": e.too_late_trades, "crossed_books": e.crossed_books,

@@ -12,13 +12,15 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use marketpipe_engine::EngineCounters;
+use marketpipe_model::Exchange;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::ingest::IngestCounters;
 
 /// Decoded frames and REST responses, by exchange and message type.
 pub const FRAMES_DECODED: &str = "marketpipe_frames_decoded_total";
-/// Skipped records and frames, by reason.
+/// Skipped records and frames, by exchange (`unknown` for an unreadable
+/// record) and reason.
 pub const FRAMES_SKIPPED: &str = "marketpipe_frames_skipped_total";
 /// Normalized events applied, by kind.
 pub const EVENTS: &str = "marketpipe_events_total";
@@ -84,8 +86,9 @@ pub fn export(ingest: &IngestCounters, engine: &EngineCounters, totals: Totals) 
     for ((exchange, message), n) in &ingest.messages {
         metrics::counter!(FRAMES_DECODED, "exchange" => exchange.as_str(), "message" => *message).absolute(*n);
     }
-    for (reason, n) in &ingest.skipped {
-        metrics::counter!(FRAMES_SKIPPED, "reason" => *reason).absolute(*n);
+    for ((exchange, reason), n) in &ingest.skipped {
+        let exchange = exchange.map_or("unknown", Exchange::as_str);
+        metrics::counter!(FRAMES_SKIPPED, "exchange" => exchange, "reason" => *reason).absolute(*n);
     }
     for (kind, n) in &ingest.events {
         metrics::counter!(EVENTS, "kind" => *kind).absolute(*n);
