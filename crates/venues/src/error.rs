@@ -38,6 +38,11 @@ pub enum DecodeError {
         /// What was wrong with it.
         detail: String,
     },
+    /// A symbol the exchange's instrument metadata never listed, on an
+    /// exchange whose symbols cannot be split into base and quote without
+    /// it (Binance's `BTCBUSD` is `BTC-BUSD` or `BTCB-USD`).
+    #[error("unknown symbol {0:?} (not in the exchange's instrument list)")]
+    UnknownSymbol(String),
     /// A well-formed message of a type this decoder does not handle.
     #[error("unknown message type {0:?}")]
     UnknownType(String),
@@ -55,6 +60,7 @@ impl DecodeError {
             DecodeError::BadField { .. } => "bad_field",
             DecodeError::BadNumber { error, .. } => error.reason(),
             DecodeError::BadTime { .. } => "bad_time",
+            DecodeError::UnknownSymbol(_) => "unknown_symbol",
             DecodeError::UnknownType(_) => "unknown_type",
             DecodeError::UnknownEndpoint(_) => "unknown_endpoint",
         }

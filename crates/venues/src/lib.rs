@@ -7,8 +7,10 @@
 //! The runtime (sockets, timers, retries) and replay both drive the same
 //! decoder, which is why a replay reproduces a live run exactly.
 
+pub mod binance;
 pub mod coinbase;
 mod error;
+pub mod kucoin;
 pub mod session;
 
 pub use error::DecodeError;
@@ -96,6 +98,8 @@ pub trait VenueDecoder: Send {
 pub fn decoder_for(exchange: Exchange) -> Option<Box<dyn VenueDecoder>> {
     match exchange {
         Exchange::Coinbase => Some(Box::new(coinbase::CoinbaseDecoder::new())),
-        Exchange::Binance | Exchange::Kucoin | Exchange::CoinbaseAdvanced => None,
+        Exchange::Binance => Some(Box::new(binance::BinanceDecoder::new())),
+        Exchange::Kucoin => Some(Box::new(kucoin::KucoinDecoder::new())),
+        Exchange::CoinbaseAdvanced => None,
     }
 }

@@ -1,0 +1,126 @@
+//! The symbol registry: native Binance symbol -> product and book sync.
+//!
+//! Products come only from exchangeInfo (`baseAsset`/`quoteAsset`): a
+//! Binance symbol is base and quote glued together and cannot be split
+//! reliably without it. Each symbol is registered under its native name
+//! (`NKNUSDT`, as REST and event payloads spell it), its lower-case stream
+//! name (`nknusdt`) and its upper-case form, and gets a small index into a
+//! vector that holds
+//! its product (with the interned key every event clones) and its book
+//! sync state. Indices follow registration order, which is what makes
+//! `needs_snapshot` list symbols in a deterministic order.
+
+use marketpipe_model::{InstrumentKey, Product};
+use rustc_hash::FxHashMap;
+
+use super::sync::BookSync;
+
+/// One registered symbol.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    /// The product, from exchangeInfo.
+    pub(crate) product: Product,
+    /// Its order book sync.
+    pub(crate) book: BookSync,
+}
+
+/// Native symbol -> entry, for one decoder.
+#[derive(Debug, Default)]
+pub(crate) struct Registry {
+    by_name: FxHashMap<Box<str>, u32>,
+    entries: Vec<Entry>,
+}
+
+/// What [`Registry::upsert`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Upsert {
+    /// A new symbol.
+    New,
+    /// Known, unchanged.
+    Same,
+    /// Known under another normalized symbol, which it replaces.
+    Renamed(InstrumentKey),
+}
+
+impl Registry {
+    /// The index of the symbol named `name` (native or lower-case).
+    #[inline]
+    pub(crate) fn lookup(&self, name: &str) -> Option<u32> {
+        self.by_name.get(name).copied()
+    }
+
+    /// The index of the entry whose key is `key` (a linear search: for
+    /// rare calls, such as a connection closing).
+    pub(crate) fn find_key(&self, key: &InstrumentKey) -> Option<u32> {
+        self.entries.iter().position(|e| &e.product.key == key).and_then(|i| u32::try_from(i).ok())
+    }
+
+    /// The interned key of entry `idx`.
+    pub(crate) fn key(&self, idx: u32) -> &InstrumentKey {
+        &self.entry(idx).product.key
+    }
+
+    /// Entry `idx` (from [`Registry::lookup`]).
+    pub(crate) fn entry(&self, idx: u32) -> &Entry {
+        &self.entries[idx as usize]
+    }
+
+    /// Entry `idx`, mutably.
+    pub(crate) fn entry_mut(&mut self, idx: u32) -> &mut Entry {
+        &mut self.entries[idx as usize]
+    }
+
+    /// Registers `product` or updates the entry of its native symbol, and
+    /// returns its index and what changed.
+    pub(crate) fn upsert(&mut self, product: Product) -> (u32, Upsert) {
+        if let Some(idx) = self.lookup(&product.native_symbol) {
+            let entry = &mut self.entries[idx as usize];
+            if entry.product.key == product.key {
+                entry.product = product;
+                return (idx, Upsert::Same);
+            }
+            let old = std::mem::replace(&mut entry.product, product).key;
+            return (idx, Upsert::Renamed(old));
+        }
+        let Ok(idx) = u32::try_from(self.entries.len()) else {
+            // Four billion symbols: not a real exchangeInfo. Keep the first.
+            return (u32::MAX, Upsert::Same);
+        };
+        let native = product.native_symbol.as_str();
+        for name in [native.to_ascii_lowercase(), native.to_ascii_uppercase(), native.to_owned()] {
+            // An alias already taken by another symbol keeps its owner.
+            self.by_name.entry(name.into_boxed_str()).or_insert(idx);
+        }
+        self.entries.push(Entry { product, book: BookSync::default() });
+        (idx, Upsert::New)
+    }
+
+    /// How many symbols are registered.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use marketpipe_model::Exchange;
+
+    use super::*;
+
+    #[test]
+    fn native_and_stream_names_resolve_to_one_entry() {
+        let mut reg = Registry::default();
+        let (idx, what) = reg.upsert(Product::new(Exchange::Binance, "NKNUSDT", "NKN", "USDT"));
+        assert_eq!(what, Upsert::New);
+        assert_eq!(reg.lookup("NKNUSDT"), Some(idx));
+        assert_eq!(reg.lookup("nknusdt"), Some(idx));
+        assert_eq!(reg.lookup("NknUsdt"), None);
+        assert_eq!(reg.key(idx).symbol.as_str(), "NKN-USDT");
+        assert_eq!(reg.upsert(Product::new(Exchange::Binance, "NKNUSDT", "nkn", "usdt")).1, Upsert::Same);
+        let (again, what) = reg.upsert(Product::new(Exchange::Binance, "NKNUSDT", "NKNX", "USDT"));
+        assert_eq!(again, idx);
+        assert!(matches!(what, Upsert::Renamed(old) if old.symbol.as_str() == "NKN-USDT"));
+        assert_eq!(reg.key(idx).symbol.as_str(), "NKNX-USDT");
+        assert_eq!(reg.len(), 1);
+    }
+}

@@ -1,0 +1,353 @@
+//! Book level arrays, `[["67993.3","1.21427407","14701689783"], ...]` (or
+//! `[[price, size], ...]` in REST snapshots), read without serde on the
+//! common form and with serde visitors otherwise.
+//!
+//! Walking these through serde costs a visitor call per array and per
+//! string, most of a level-2 message's decode time. The frame parse keeps
+//! each array as a borrowed `&RawValue` (already checked to be valid JSON),
+//! and [`for_each_tuple`] reads the usual form, arrays of `N` strings
+//! without escapes, directly. Anything else (an escape, a number, a short
+//! tuple) makes the fast path decline, and the same text is re-read by the
+//! serde visitor, which handles every case; the tests check both agree.
+//!
+//! Errors are treated alike on both paths: a JSON-shape error (a number
+//! where a string belongs, a tuple of the wrong length) is
+//! [`DecodeError::InvalidJson`] and wins over semantic errors (a bad
+//! price), of which the first is reported.
+
+use std::fmt;
+
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, SeqAccess, Visitor};
+
+use super::de::{json_error, Str};
+use crate::DecodeError;
+
+/// Calls `convert` on each `N`-string tuple of `text` (a JSON array of
+/// arrays), in order, pushing into `out` whatever it pushes. Stops converting
+/// at the first error, but still reads the whole array so a shape error
+/// later on wins. On error, `out` may hold some items: callers discard it.
+pub(crate) fn for_each_tuple<const N: usize, T>(
+    text: &str,
+    out: &mut Vec<T>,
+    mut convert: impl FnMut(&mut Vec<T>, &[&str; N]) -> Result<(), DecodeError>,
+) -> Result<(), DecodeError> {
+    let before = out.len();
+    let mut error = None;
+    let fast = fast_tuples::<N>(text, |tuple| {
+        if error.is_none() {
+            if let Err(e) = convert(out, tuple) {
+                error = Some(e);
+            }
+        }
+    });
+    match (fast, error) {
+        (Some(()), None) => Ok(()),
+        (Some(()), Some(e)) => Err(e),
+        (None, _) => {
+            // Not the plain form: forget what the fast path converted and
+            // read the same text with serde.
+            out.truncate(before);
+            let mut error = None;
+            let mut de = serde_json::Deserializer::from_str(text);
+            TupleSeq::<N, _, _> { out: &mut *out, convert, error: &mut error }.deserialize(&mut de).map_err(json_error)?;
+            de.end().map_err(json_error)?;
+            error.map_or(Ok(()), Err)
+        }
+    }
+}
+
+/// The serde fallback of [`for_each_tuple`]: visits `[[s, ...], ...]`.
+struct TupleSeq<'o, const N: usize, T, F> {
+    out: &'o mut Vec<T>,
+    convert: F,
+    error: &'o mut Option<DecodeError>,
+}
+
+impl<'de, const N: usize, T, F> DeserializeSeed<'de> for TupleSeq<'_, N, T, F>
+where
+    F: FnMut(&mut Vec<T>, &[&str; N]) -> Result<(), DecodeError>,
+{
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de, const N: usize, T, F> Visitor<'de> for TupleSeq<'_, N, T, F>
+where
+    F: FnMut(&mut Vec<T>, &[&str; N]) -> Result<(), DecodeError>,
+{
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "an array of arrays of {N} strings")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(StrTuple::<N>(items)) = seq.next_element()? {
+            if self.error.is_none() {
+                let strs: [&str; N] = std::array::from_fn(|i| items[i].as_str());
+                if let Err(e) = (self.convert)(self.out, &strs) {
+                    *self.error = Some(e);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A JSON array of exactly `N` strings.
+struct StrTuple<'a, const N: usize>([Str<'a>; N]);
+
+impl<'de, const N: usize> serde::Deserialize<'de> for StrTuple<'de, N> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_seq(StrTupleVisitor::<N>)
+    }
+}
+
+struct StrTupleVisitor<const N: usize>;
+
+impl<'de, const N: usize> Visitor<'de> for StrTupleVisitor<N> {
+    type Value = StrTuple<'de, N>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "an array of {N} strings")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items: [Str<'de>; N] = std::array::from_fn(|_| Str(std::borrow::Cow::Borrowed("")));
+        for (i, slot) in items.iter_mut().enumerate() {
+            *slot = seq.next_element()?.ok_or_else(|| serde::de::Error::invalid_length(i, &self))?;
+        }
+        if seq.next_element::<IgnoredAny>()?.is_some() {
+            return Err(serde::de::Error::invalid_length(N + 1, &self));
+        }
+        Ok(StrTuple(items))
+    }
+}
+
+/// Calls `f` with each tuple of `text` when `text` is a JSON array of
+/// arrays of exactly `N` strings without escapes; `None` as soon as it is
+/// not (`f` may have seen some tuples by then).
+fn fast_tuples<'a, const N: usize>(text: &'a str, mut f: impl FnMut(&[&'a str; N])) -> Option<()> {
+    let mut sc = Scanner { bytes: text.as_bytes(), text, pos: 0 };
+    if !sc.eat(b'[') {
+        return None;
+    }
+    if !sc.eat(b']') {
+        loop {
+            if !sc.eat(b'[') {
+                return None;
+            }
+            let mut items = [""; N];
+            for (k, slot) in items.iter_mut().enumerate() {
+                if k > 0 && !sc.eat(b',') {
+                    return None;
+                }
+                *slot = sc.string()?;
+            }
+            if !sc.eat(b']') {
+                return None;
+            }
+            f(&items);
+            if sc.eat(b',') {
+                continue;
+            }
+            if sc.eat(b']') {
+                break;
+            }
+            return None;
+        }
+    }
+    sc.skip_ws();
+    (sc.pos == text.len()).then_some(())
+}
+
+/// A cursor over JSON text.
+struct Scanner<'a> {
+    bytes: &'a [u8],
+    text: &'a str,
+    pos: usize,
+}
+
+impl<'a> Scanner<'a> {
+    fn skip_ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.bytes.get(self.pos) {
+            self.pos += 1;
+        }
+    }
+
+    /// Consumes `c` (after whitespace) if it is next.
+    fn eat(&mut self, c: u8) -> bool {
+        self.skip_ws();
+        if self.bytes.get(self.pos) == Some(&c) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Consumes a string without escapes or control characters and returns
+    /// its contents.
+    fn string(&mut self) -> Option<&'a str> {
+        if !self.eat(b'"') {
+            return None;
+        }
+        let start = self.pos;
+        let len = find_special(self.bytes.get(start..)?)?;
+        if self.bytes.get(start + len) != Some(&b'"') {
+            return None;
+        }
+        self.pos = start + len + 1;
+        // Both ends sit next to an ASCII quote, so they are char boundaries.
+        self.text.get(start..start + len)
+    }
+}
+
+/// Index of the first byte of `bytes` that ends a plain JSON string: a
+/// quote, a backslash or a control character. Eight bytes at a time (the
+/// byte loop was the scanner's main cost).
+fn find_special(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let v = u64::from_le_bytes(word);
+        // A zero byte in `v ^ (c * ONES)` marks a byte equal to `c`, and
+        // `v - 0x20 * ONES` borrows into the high bit of a byte below 0x20;
+        // `& !v` discards bytes that had their high bit set already (UTF-8).
+        // Borrows only run past the first real hit, so that one is exact.
+        let q = v ^ (u64::from(b'"') * ONES);
+        let bs = v ^ (u64::from(b'\\') * ONES);
+        let hits = (q.wrapping_sub(ONES) & !q | bs.wrapping_sub(ONES) & !bs | v.wrapping_sub(0x20 * ONES) & !v) & HIGH;
+        if hits != 0 {
+            return Some(offset + (hits.trailing_zeros() / 8) as usize);
+        }
+        offset += 8;
+    }
+    chunks.remainder().iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20).map(|i| offset + i)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn fast<const N: usize>(text: &str) -> Option<Vec<[String; N]>> {
+        let mut v = Vec::new();
+        fast_tuples::<N>(text, |t| v.push(t.map(str::to_owned)))?;
+        Some(v)
+    }
+
+    fn both<const N: usize>(text: &str) -> Result<Vec<[String; N]>, DecodeError> {
+        let mut out = Vec::new();
+        for_each_tuple::<N, _>(text, &mut out, |o, t| {
+            if t[0] == "bad" {
+                return Err(DecodeError::MissingField("bad"));
+            }
+            o.push(t.map(str::to_owned));
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    #[test]
+    fn reads_the_common_form() {
+        let v = fast::<3>(r#" [ ["1.5", "2" ,"17"] ,["3","0",""]] "#).unwrap();
+        assert_eq!(v, vec![["1.5", "2", "17"].map(String::from), ["3", "0", ""].map(String::from)]);
+        assert_eq!(fast::<2>("[]").unwrap().len(), 0);
+        assert_eq!(fast::<2>(" [ \n ] ").unwrap().len(), 0);
+        assert_eq!(fast::<2>(r#"[["é✓","x"]]"#).unwrap()[0][0], "é✓");
+    }
+
+    #[test]
+    fn finds_the_first_special_byte_anywhere() {
+        for len in 0..40 {
+            for at in 0..=len {
+                for c in [b'"', b'\\', 0x00, 0x1f, b'\n'] {
+                    // Bytes close to a hit (one bit off, 0x20, 0x7f, UTF-8)
+                    // must not be mistaken for one.
+                    let mut v: Vec<u8> = (0..len).map(|i| [b'#', b'!', b']', 0xc3, b' ', 0x7f, b'a', 0xa9][i % 8]).collect();
+                    let expected = (at < len).then(|| {
+                        v[at] = c;
+                        at
+                    });
+                    assert_eq!(find_special(&v), expected, "len {len} at {at} {c}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn declines_everything_else() {
+        for text in [
+            "",
+            "{}",
+            "[",
+            "[[]]",
+            r#"[["a"]]"#,
+            r#"[["a","b","c"]]"#,
+            r#"[["a",1]]"#,
+            r#"[["a","b\"c"]]"#,
+            r#"[["a","b\u0041"]]"#,
+            r#"[["a","b"],]"#,
+            r#"[["a","b"]] x"#,
+            r#"[["a","b"]["c","d"]]"#,
+            r#"[["a","b"],null]"#,
+            r#"[["a","b"#,
+        ] {
+            assert!(fast::<2>(text).is_none(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn falls_back_to_serde_and_reports_shape_errors_first() {
+        assert_eq!(both::<2>(r#"[["a\u0062","c"]]"#).unwrap(), vec![["ab".to_owned(), "c".to_owned()]]);
+        assert_eq!(both::<2>(r#"[["bad","c"],["x","y"]]"#), Err(DecodeError::MissingField("bad")));
+        // A semantic error first, then a shape error: the shape error wins.
+        assert_eq!(both::<2>(r#"[["bad","c"],["x",1]]"#).unwrap_err().reason(), "invalid_json");
+        assert_eq!(both::<2>(r#"[["a","b","c"]]"#).unwrap_err().reason(), "invalid_json");
+        assert_eq!(both::<3>(r#"[["a","b"]]"#).unwrap_err().reason(), "invalid_json");
+        assert_eq!(both::<2>("{}").unwrap_err().reason(), "invalid_json");
+    }
+
+    proptest! {
+        #[test]
+        fn fast_and_slow_paths_agree(
+            rows in prop::collection::vec(prop::collection::vec(prop::sample::select(vec!["1", "0", "bad", "x.5", "é"]), 2..4), 0..5),
+            ws in prop::sample::select(vec!["", " ", "\n\t"]),
+            escape in prop::option::of(0usize..12),
+        ) {
+            let mut k = 0;
+            let rendered: Vec<String> = rows.iter().map(|r| {
+                let items: Vec<String> = r.iter().map(|s| {
+                    k += 1;
+                    if escape == Some(k - 1) { format!("\"{}\"", s.replace('x', "\\u0078").replace('1', "\\u0031")) } else { format!("\"{s}\"") }
+                }).collect();
+                format!("[{}]", items.join(&format!("{ws},{ws}")))
+            }).collect();
+            let text = format!("{ws}[{ws}{}{ws}]{ws}", rendered.join(&format!(",{ws}")));
+            // The serde path alone, as the oracle.
+            let mut slow = Vec::new();
+            let mut error = None;
+            let mut de = serde_json::Deserializer::from_str(&text);
+            let parsed = TupleSeq::<2, _, _> {
+                out: &mut slow,
+                convert: |o: &mut Vec<[String; 2]>, t: &[&str; 2]| {
+                    if t[0] == "bad" { return Err(DecodeError::MissingField("bad")); }
+                    o.push(t.map(str::to_owned));
+                    Ok(())
+                },
+                error: &mut error,
+            }.deserialize(&mut de).map_err(json_error).and_then(|()| de.end().map_err(json_error));
+            let oracle = match (parsed, error) { (Err(e), _) | (Ok(()), Some(e)) => Err(e), (Ok(()), None) => Ok(slow) };
+            prop_assert_eq!(both::<2>(&text).map_err(|e| e.reason()), oracle.map_err(|e| e.reason()));
+        }
+    }
+}
