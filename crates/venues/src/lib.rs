@@ -12,6 +12,7 @@ pub mod coinbase;
 mod error;
 pub mod kucoin;
 pub mod session;
+mod wire;
 
 pub use error::DecodeError;
 

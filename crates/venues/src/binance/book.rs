@@ -179,20 +179,10 @@ fn read_levels(text: &str, fields: (&'static str, &'static str)) -> Result<Vec<L
 /// `convert` built must be discarded by the caller on error, and the serde
 /// path re-reads the text (shape errors first, then semantic ones).
 fn read_pairs(text: &str, mut convert: impl FnMut(&str, &str) -> Result<(), DecodeError>) -> Result<(), DecodeError> {
-    let mut error = None;
-    let mut seen = 0usize;
-    let scanned = scan::for_each_pair(text, |p, s| {
-        if error.is_none() {
-            match convert(p, s) {
-                Ok(()) => seen += 1,
-                Err(e) => error = Some(e),
-            }
-        }
-    });
-    match (scanned, error) {
-        (Some(()), None) => Ok(()),
-        (Some(()), Some(e)) => Err(e),
-        (None, error) => {
+    match scan::convert_tuples::<2>(text, |&[p, s]| convert(p, s)) {
+        scan::Scanned::Done => Ok(()),
+        scan::Scanned::Failed(e) => Err(e),
+        scan::Scanned::NotPlain { error, seen } => {
             // Not the usual form. The pairs the scan yielded are the same
             // prefix serde reads (escape-free strings read alike); the
             // serde pass checks the shape of everything first, then the

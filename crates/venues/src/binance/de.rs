@@ -1,142 +1,23 @@
-//! Field readers shared by the Binance wire types: borrowed strings,
-//! optional integers and booleans that treat `null` as absent, strict
-//! decimal and epoch-millisecond parsing, and the error helpers.
+//! Field readers of the Binance wire types: the shared readers of
+//! [`crate::wire::de`] (borrowed strings, optional integers that treat
+//! `null` as absent, strict decimals, epoch milliseconds, the error
+//! helpers), and what only Binance needs: optional booleans, statistics
+//! prices where zero means "none", and the unknown-symbol error.
 //!
 //! Every wire struct declares its fields optional and checks presence
 //! itself, so a missing field is [`DecodeError::MissingField`] with the
 //! field's name rather than a serde message. A wrong JSON type (a number
 //! where a string belongs) is a serde error, i.e. [`DecodeError::InvalidJson`].
-//!
-//! (The Coinbase decoder has the same readers; they are private to its
-//! module, and this module keeps Binance self-contained.)
 
-use std::{borrow::Cow, fmt, fmt::Write as _};
+use std::fmt;
 
-use marketpipe_model::{parse_price, parse_size, NumberError, Price, Qty, Timestamp};
+use marketpipe_model::{parse_price, parse_size, NumberError, Price};
 use serde::de::{Deserialize, Deserializer, Visitor};
 
+pub(crate) use crate::wire::de::{
+    bounded, json_error, millis, opt_size, price, push_json_string, required, size, snippet, trade_size, OptStr, OptU64, Str,
+};
 use crate::DecodeError;
-
-/// A JSON string, borrowed from the frame when it has no escapes (always,
-/// in practice) and owned when it does.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Str<'a>(pub(crate) Cow<'a, str>);
-
-impl Str<'_> {
-    /// The string.
-    pub(crate) fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-struct StrVisitor<'a>(std::marker::PhantomData<&'a ()>);
-
-impl<'de: 'a, 'a> Visitor<'de> for StrVisitor<'a> {
-    type Value = Str<'a>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a string")
-    }
-
-    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(Str(Cow::Borrowed(v)))
-    }
-
-    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Str(Cow::Owned(v.to_owned())))
-    }
-
-    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
-        Ok(Str(Cow::Owned(v)))
-    }
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_str(StrVisitor(std::marker::PhantomData))
-    }
-}
-
-/// An optional string field: `None` when absent (with `#[serde(default)]`)
-/// or `null`.
-#[derive(Debug, Default)]
-pub(crate) struct OptStr<'a>(pub(crate) Option<Str<'a>>);
-
-impl<'a> OptStr<'a> {
-    /// The string, if present.
-    pub(crate) fn get(&self) -> Option<&str> {
-        self.0.as_ref().map(Str::as_str)
-    }
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for OptStr<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct OptVisitor<'a>(std::marker::PhantomData<&'a ()>);
-
-        impl<'de: 'a, 'a> Visitor<'de> for OptVisitor<'a> {
-            type Value = OptStr<'a>;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string or null")
-            }
-
-            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(OptStr(Some(Str(Cow::Borrowed(v)))))
-            }
-
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(OptStr(Some(Str(Cow::Owned(v.to_owned())))))
-            }
-
-            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
-                Ok(OptStr(Some(Str(Cow::Owned(v)))))
-            }
-
-            fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-                Ok(OptStr(None))
-            }
-
-            fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-                Ok(OptStr(None))
-            }
-        }
-
-        deserializer.deserialize_any(OptVisitor(std::marker::PhantomData))
-    }
-}
-
-/// An optional unsigned integer field: `None` when absent or `null`; a
-/// negative, fractional or string value is a type error.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct OptU64(pub(crate) Option<u64>);
-
-impl<'de> Deserialize<'de> for OptU64 {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct OptVisitor;
-
-        impl<'de> Visitor<'de> for OptVisitor {
-            type Value = OptU64;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an unsigned integer or null")
-            }
-
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
-                Ok(OptU64(Some(v)))
-            }
-
-            fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-                Ok(OptU64(None))
-            }
-
-            fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-                Ok(OptU64(None))
-            }
-        }
-
-        deserializer.deserialize_any(OptVisitor)
-    }
-}
 
 /// An optional boolean field: `None` when absent or `null`; a string or
 /// number is a type error (Binance sends real JSON booleans).
@@ -171,31 +52,6 @@ impl<'de> Deserialize<'de> for OptBool {
     }
 }
 
-/// The value of a required field, or [`DecodeError::MissingField`]. A JSON
-/// `null` counts as absent.
-pub(crate) fn required<T>(value: Option<T>, field: &'static str) -> Result<T, DecodeError> {
-    value.ok_or(DecodeError::MissingField(field))
-}
-
-/// A strictly positive, plausible price.
-pub(crate) fn price(s: &str, field: &'static str) -> Result<Price, DecodeError> {
-    parse_price(s).map_err(|error| DecodeError::BadNumber { field, error })
-}
-
-/// A non-negative, plausible size (zero is meaningful: it deletes a level).
-pub(crate) fn size(s: &str, field: &'static str) -> Result<Qty, DecodeError> {
-    parse_size(s).map_err(|error| DecodeError::BadNumber { field, error })
-}
-
-/// The size of an executed trade: like [`size`], and also not zero.
-pub(crate) fn trade_size(s: &str, field: &'static str) -> Result<Qty, DecodeError> {
-    let q = size(s, field)?;
-    if q.is_zero() {
-        return Err(DecodeError::BadNumber { field, error: NumberError::NotPositive });
-    }
-    Ok(q)
-}
-
 /// An optional statistics price (ticker fields). Binance reports a price it
 /// does not have as zero (`"0.00000000"`: an empty book side, no trade in
 /// the window), so zero is `None`, not an error; a negative or malformed
@@ -209,38 +65,6 @@ pub(crate) fn stat_price(s: Option<&str>, field: &'static str) -> Result<Option<
     }
 }
 
-/// An optional size: absent is `None`, present must be valid.
-pub(crate) fn opt_size(s: Option<&str>, field: &'static str) -> Result<Option<Qty>, DecodeError> {
-    s.map(|s| size(s, field)).transpose()
-}
-
-/// An epoch-milliseconds exchange time that a market event could really carry.
-pub(crate) fn millis(ms: u64, field: &'static str) -> Result<Timestamp, DecodeError> {
-    let t = i64::try_from(ms).ok().and_then(Timestamp::from_millis).filter(|t| t.is_plausible());
-    t.ok_or_else(|| DecodeError::BadTime { field, detail: format!("{ms} ms is outside the plausible range 2009-01-03..2100-01-01") })
-}
-
-/// At most the first 48 characters of untrusted text (marked with `...` when
-/// cut), so a megabyte-long garbage field cannot flood error details.
-pub(crate) fn bounded(s: &str) -> String {
-    const MAX_CHARS: usize = 48;
-    match s.char_indices().nth(MAX_CHARS) {
-        None => s.to_owned(),
-        Some((cut, _)) => format!("{}...", s.get(..cut).unwrap_or_default()),
-    }
-}
-
-/// [`bounded`], quoted, for error details that embed the text in a sentence.
-pub(crate) fn snippet(s: &str) -> String {
-    format!("{:?}", bounded(s))
-}
-
-/// Maps a serde_json failure (syntax, wrong shape, wrong field type) to
-/// [`DecodeError::InvalidJson`].
-pub(crate) fn json_error(e: serde_json::Error) -> DecodeError {
-    DecodeError::InvalidJson(e.to_string())
-}
-
 /// The error for a frame or response naming a symbol that exchangeInfo
 /// never listed. Binance symbols are base and quote glued together
 /// (`NKNUSDT`) and no suffix rule splits them reliably (`BTCBUSD` is
@@ -249,24 +73,12 @@ pub(crate) fn unknown_symbol(symbol: &str) -> DecodeError {
     DecodeError::UnknownSymbol(bounded(symbol))
 }
 
-/// Appends `s` as a JSON string literal.
-pub(crate) fn push_json_string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
 #[cfg(test)]
 mod tests {
+    use std::borrow::Cow;
+
+    use marketpipe_model::Timestamp;
+
     use super::*;
 
     #[test]

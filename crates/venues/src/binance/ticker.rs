@@ -6,11 +6,10 @@
 //! not carry stays `None`. A price Binance does not have (an empty book
 //! side, no trade in the window) is sent as zero and read as `None` too.
 
-use marketpipe_model::{InstrumentKey, Price, Qty, Ticker, Timestamp};
 use serde::Deserialize;
 
 use super::de::{self, OptStr, OptU64};
-use crate::DecodeError;
+use crate::{wire::body::TickerBody, DecodeError};
 
 /// 24-hour rolling window statistics of one symbol (not the UTC day). `c`
 /// is the last price, `o` the price 24 hours ago, `v` the base volume; `q`
@@ -162,41 +161,5 @@ impl BookTickerMsg<'_> {
             best_ask,
             ..TickerBody::default()
         })
-    }
-}
-
-/// A validated ticker, waiting for its product key.
-#[derive(Debug, Default)]
-pub(crate) struct TickerBody {
-    time: Option<Timestamp>,
-    last_price: Option<Price>,
-    best_bid: Option<Price>,
-    best_bid_size: Option<Qty>,
-    best_ask: Option<Price>,
-    best_ask_size: Option<Qty>,
-    open_24h: Option<Price>,
-    high_24h: Option<Price>,
-    low_24h: Option<Price>,
-    volume_24h: Option<Qty>,
-}
-
-impl TickerBody {
-    /// The normalized ticker.
-    pub(crate) fn into_ticker(self, instrument: InstrumentKey, recv_time: Timestamp) -> Ticker {
-        Ticker {
-            instrument,
-            time: self.time,
-            recv_time,
-            last_price: self.last_price,
-            last_size: None,
-            best_bid: self.best_bid,
-            best_bid_size: self.best_bid_size,
-            best_ask: self.best_ask,
-            best_ask_size: self.best_ask_size,
-            open_24h: self.open_24h,
-            high_24h: self.high_24h,
-            low_24h: self.low_24h,
-            volume_24h: self.volume_24h,
-        }
     }
 }

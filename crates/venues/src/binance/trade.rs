@@ -7,11 +7,14 @@
 //! different things, and mixing them would defeat the per-product trade-id
 //! dedup.
 
-use marketpipe_model::{InstrumentKey, Price, Qty, Side, Timestamp, Trade, TradeId};
+use marketpipe_model::Side;
 use serde::Deserialize;
 
 use super::de::{self, OptBool, OptStr, OptU64};
 use crate::DecodeError;
+
+/// An aggregate trade's validated fields, waiting for its product key.
+pub(crate) type TradeBody = crate::wire::body::TradeBody<u64>;
 
 /// One aggregate trade: the fills of one taker order at one price. `m` is
 /// "the buyer is the maker": `true` means a resting buy was hit, so the
@@ -69,16 +72,6 @@ pub(crate) struct AggTradeMsg<'a> {
     pub(crate) buyer_is_maker: OptBool,
 }
 
-/// A trade's validated fields, waiting for its product key.
-#[derive(Debug)]
-pub(crate) struct TradeBody {
-    id: u64,
-    price: Price,
-    size: Qty,
-    taker_side: Side,
-    time: Timestamp,
-}
-
 impl AggTradeMsg<'_> {
     /// The native symbol (websocket frames).
     pub(crate) fn symbol(&self) -> Result<&str, DecodeError> {
@@ -101,25 +94,5 @@ impl AggTradeMsg<'_> {
             taker_side: if buyer_is_maker { Side::Sell } else { Side::Buy },
             time: de::millis(de::required(self.time.0, "T")?, "T")?,
         })
-    }
-}
-
-impl TradeBody {
-    /// The aggregate trade id, for ordering backfills.
-    pub(crate) fn id(&self) -> u64 {
-        self.id
-    }
-
-    /// The normalized trade.
-    pub(crate) fn into_trade(self, instrument: InstrumentKey, recv_time: Timestamp) -> Trade {
-        Trade {
-            instrument,
-            id: TradeId::Num(self.id),
-            price: self.price,
-            size: self.size,
-            taker_side: self.taker_side,
-            time: self.time,
-            recv_time,
-        }
     }
 }

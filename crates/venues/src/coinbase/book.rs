@@ -15,14 +15,14 @@ use std::fmt;
 
 use marketpipe_model::{BookDelta, BookSide, BookSnapshot, InstrumentKey, Level, LevelChange, Timestamp};
 use serde::{
-    de::{Deserializer, IgnoredAny, SeqAccess, Visitor},
+    de::{Deserializer, SeqAccess, Visitor},
     Deserialize,
 };
 use serde_json::value::RawValue;
 
 use super::{
-    de::{self, json_error, OptStr, Str},
-    scan,
+    de::{self, json_error, OptStr},
+    scan::{self, StrTuple},
 };
 use crate::DecodeError;
 
@@ -102,7 +102,7 @@ impl SnapshotBody {
 impl SnapshotMsg<'_> {
     /// The native product id.
     pub(crate) fn product_id(&self) -> Result<&str, DecodeError> {
-        Ok(de::required(self.product_id.get(), "product_id")?.as_str())
+        de::required(self.product_id.get(), "product_id")
     }
 
     /// Checks every field, without touching decoder state.
@@ -131,7 +131,7 @@ impl DeltaBody {
 impl L2UpdateMsg<'_> {
     /// The native product id.
     pub(crate) fn product_id(&self) -> Result<&str, DecodeError> {
-        Ok(de::required(self.product_id.get(), "product_id")?.as_str())
+        de::required(self.product_id.get(), "product_id")
     }
 
     /// Checks every field, without touching decoder state. A frame's changes
@@ -162,20 +162,16 @@ fn read_tuples<'a, const N: usize, T>(
     fallback: impl FnOnce() -> Result<Result<Vec<T>, DecodeError>, DecodeError>,
 ) -> Result<Vec<T>, DecodeError> {
     let mut items = Vec::with_capacity(capacity_for(text.len()));
-    let mut error = None;
-    let scanned = scan::for_each_tuple::<N>(text, |tuple| {
-        if error.is_none() {
-            match convert(tuple) {
-                Ok(Some(item)) => items.push(item),
-                Ok(None) => {}
-                Err(e) => error = Some(e),
-            }
+    let scanned = scan::convert_tuples::<N>(text, |tuple| {
+        if let Some(item) = convert(tuple)? {
+            items.push(item);
         }
+        Ok(())
     });
-    match (scanned, error) {
-        (Some(()), None) => Ok(items),
-        (Some(()), Some(e)) => Err(e),
-        (None, _) => fallback()?,
+    match scanned {
+        scan::Scanned::Done => Ok(items),
+        scan::Scanned::Failed(e) => Err(e),
+        scan::Scanned::NotPlain { .. } => fallback()?,
     }
 }
 
@@ -275,37 +271,6 @@ fn change([side, price, size]: &[&str; 3]) -> Result<LevelChange, DecodeError> {
         other => return Err(DecodeError::BadField { field: "changes.side", detail: format!("unknown side {}", de::snippet(other)) }),
     };
     Ok(LevelChange { side, price: de::price(price, "changes.price")?, size: de::size(size, "changes.size")? })
-}
-
-/// A JSON array of exactly `N` strings.
-struct StrTuple<'a, const N: usize>([Str<'a>; N]);
-
-impl<'de, const N: usize> Deserialize<'de> for StrTuple<'de, N> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_seq(StrTupleVisitor::<N>)
-    }
-}
-
-struct StrTupleVisitor<const N: usize>;
-
-impl<'de, const N: usize> Visitor<'de> for StrTupleVisitor<N> {
-    type Value = StrTuple<'de, N>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "an array of {N} strings")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let expected = if N == 2 { "an array of 2 strings" } else { "an array of 3 strings" };
-        let mut items: [Str<'de>; N] = std::array::from_fn(|_| Str(std::borrow::Cow::Borrowed("")));
-        for (i, slot) in items.iter_mut().enumerate() {
-            *slot = seq.next_element()?.ok_or_else(|| de::wrong_length(i, expected))?;
-        }
-        if seq.next_element::<IgnoredAny>()?.is_some() {
-            return Err(de::wrong_length(N + 1, expected));
-        }
-        Ok(StrTuple(items))
-    }
 }
 
 #[cfg(test)]

@@ -93,7 +93,7 @@ pub(crate) struct HeartbeatMsg<'a> {
 impl HeartbeatMsg<'_> {
     /// The native product id.
     pub(crate) fn product_id(&self) -> Result<&str, DecodeError> {
-        Ok(de::required(self.product_id.get(), "product_id")?.as_str())
+        de::required(self.product_id.get(), "product_id")
     }
 
     /// The exchange time, if sent (and then valid).

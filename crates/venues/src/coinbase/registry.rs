@@ -17,6 +17,7 @@ use marketpipe_model::{Exchange, InstrumentKey, MarketEvent, Product};
 use rustc_hash::FxHashMap;
 
 use super::de::snippet;
+pub(crate) use crate::wire::symbol::{is_currency_code, split_base_quote};
 use crate::DecodeError;
 
 /// A product id looked up, not yet committed.
@@ -80,18 +81,6 @@ impl Registry {
     pub(crate) fn len(&self) -> usize {
         self.by_native.len()
     }
-}
-
-/// Splits a `^[A-Za-z0-9]+-[A-Za-z0-9]+$` product id into base and quote.
-pub(crate) fn split_base_quote(id: &str) -> Option<(&str, &str)> {
-    let (base, quote) = id.split_once('-')?;
-    (is_currency_code(base) && is_currency_code(quote)).then_some((base, quote))
-}
-
-/// Whether `s` is a plausible currency code: ASCII letters and digits only
-/// (Coinbase has codes such as `1INCH` and `00`).
-pub(crate) fn is_currency_code(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 #[cfg(test)]

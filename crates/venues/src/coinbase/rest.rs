@@ -12,7 +12,7 @@ use serde_json::value::RawValue;
 use super::{
     de::{self, json_error, OptStr, OptU64},
     registry::{is_currency_code, Registry},
-    trade::TradeBody,
+    trade::{validate_trade, TradeBody},
 };
 use crate::DecodeError;
 
@@ -95,9 +95,9 @@ struct ProductWire<'a> {
 impl ProductWire<'_> {
     /// The product, if its identity fields are usable.
     fn validate(&self) -> Result<Product, DecodeError> {
-        let id = de::required(self.id.get(), "id")?.as_str();
-        let base = de::required(self.base_currency.get(), "base_currency")?.as_str();
-        let quote = de::required(self.quote_currency.get(), "quote_currency")?.as_str();
+        let id = de::required(self.id.get(), "id")?;
+        let base = de::required(self.base_currency.get(), "base_currency")?;
+        let quote = de::required(self.quote_currency.get(), "quote_currency")?;
         if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(DecodeError::BadField { field: "id", detail: format!("unusable product id {}", de::snippet(id)) });
         }
@@ -195,7 +195,7 @@ pub(crate) fn trades(
     let wire: Vec<RestTradeWire<'_>> = serde_json::from_str(body).map_err(json_error)?;
     let mut bodies = wire
         .iter()
-        .map(|t| TradeBody::validate(t.trade_id.0, t.price.get(), t.size.get(), t.side.get(), t.time.get()))
+        .map(|t| validate_trade(t.trade_id.0, t.price.get(), t.size.get(), t.side.get(), t.time.get()))
         .collect::<Result<Vec<_>, _>>()?;
     bodies.sort_by_key(TradeBody::id);
     let key = registry.commit(resolved, out);

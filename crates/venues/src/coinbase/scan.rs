@@ -1,121 +1,16 @@
-//! A fast path for the one nested shape on the hot path: book level arrays,
-//! `[["buy","43521.16","0.5123"], ...]` (or `[[price, size], ...]`).
-//!
-//! Walking these through serde costs a visitor call per array and per
-//! string, which was most of an `l2update`'s decode time. The frame parse
-//! captures them as a `&RawValue` (already checked to be valid JSON), and
-//! this scanner reads the common form (arrays of `N` escape-free strings)
-//! directly. Anything else, an escape, a number, a short tuple, returns
-//! `None` and the caller re-parses the same text with the serde visitors in
-//! [`super::book`], which handle every case; the tests check both paths
-//! agree.
+//! Coinbase's book level arrays, `[["buy","43521.16","0.5123"], ...]` (or
+//! `[[price, size], ...]`), are read by the shared fast scanner of
+//! [`crate::wire::scan`]; what it declines is re-read by the serde
+//! visitors in [`super::book`], which handle every case. The tests here pin
+//! down the forms the scanner must take and decline for Coinbase's frames.
 
-/// Calls `f` with each `N`-string tuple of `text`, a JSON array of arrays
-/// of exactly `N` strings without escapes. Returns `None` as soon as `text`
-/// is not of that form; `f` may then have seen some tuples, so callers must
-/// discard what they built.
-pub(crate) fn for_each_tuple<'a, const N: usize>(text: &'a str, mut f: impl FnMut(&[&'a str; N])) -> Option<()> {
-    let mut sc = Scanner { text, pos: 0 };
-    if !sc.eat(b'[') {
-        return None;
-    }
-    if !sc.eat(b']') {
-        loop {
-            if !sc.eat(b'[') {
-                return None;
-            }
-            let mut items = [""; N];
-            for (k, slot) in items.iter_mut().enumerate() {
-                if k > 0 && !sc.eat(b',') {
-                    return None;
-                }
-                *slot = sc.string()?;
-            }
-            if !sc.eat(b']') {
-                return None;
-            }
-            f(&items);
-            if sc.eat(b',') {
-                continue;
-            }
-            if sc.eat(b']') {
-                break;
-            }
-            return None;
-        }
-    }
-    sc.skip_ws();
-    (sc.pos == text.len()).then_some(())
-}
-
-/// A cursor over JSON text.
-struct Scanner<'a> {
-    text: &'a str,
-    pos: usize,
-}
-
-impl<'a> Scanner<'a> {
-    fn skip_ws(&mut self) {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.text.as_bytes().get(self.pos) {
-            self.pos += 1;
-        }
-    }
-
-    /// Consumes `c` (after whitespace) if it is next.
-    fn eat(&mut self, c: u8) -> bool {
-        self.skip_ws();
-        if self.text.as_bytes().get(self.pos) == Some(&c) {
-            self.pos += 1;
-            true
-        } else {
-            false
-        }
-    }
-
-    /// Consumes a string without escapes and returns its contents.
-    fn string(&mut self) -> Option<&'a str> {
-        if !self.eat(b'"') {
-            return None;
-        }
-        let start = self.pos;
-        let rest = self.text.as_bytes().get(start..)?;
-        let len = find_quote_or_backslash(rest)?;
-        if rest.get(len) != Some(&b'"') {
-            return None;
-        }
-        self.pos = start + len + 1;
-        // Both ends sit next to an ASCII quote, so they are char boundaries.
-        self.text.get(start..start + len)
-    }
-}
-
-/// Index of the first `"` or `\` in `bytes`, eight bytes at a time (the
-/// byte-by-byte loop was the scanner's main cost).
-fn find_quote_or_backslash(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let mut chunks = bytes.chunks_exact(8);
-    let mut offset = 0;
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let v = u64::from_le_bytes(word);
-        // A zero byte in v ^ (c * ONES) marks a byte equal to c; this test
-        // finds the first exactly (borrows only run past a real match).
-        let q = v ^ (u64::from(b'"') * ONES);
-        let bs = v ^ (u64::from(b'\\') * ONES);
-        let hits = (q.wrapping_sub(ONES) & !q | bs.wrapping_sub(ONES) & !bs) & HIGH;
-        if hits != 0 {
-            return Some(offset + (hits.trailing_zeros() / 8) as usize);
-        }
-        offset += 8;
-    }
-    chunks.remainder().iter().position(|&c| c == b'"' || c == b'\\').map(|i| offset + i)
-}
+pub(crate) use crate::wire::scan::{convert_tuples, Scanned, StrTuple};
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    // The scanner also stops at control characters, which valid JSON
+    // (all it is given) never holds raw inside a string.
+    use crate::wire::scan::{find_string_special as find_quote_or_backslash, for_each_tuple};
 
     fn collect<const N: usize>(text: &str) -> Option<Vec<[String; N]>> {
         let mut v = Vec::new();

@@ -1,10 +1,9 @@
 //! The websocket `ticker` message (`ticker` and `ticker_batch` channels).
 
-use marketpipe_model::{InstrumentKey, Price, Qty, Ticker, Timestamp};
 use serde::Deserialize;
 
 use super::de::{self, OptStr};
-use crate::DecodeError;
+use crate::{wire::body::TickerBody, DecodeError};
 
 /// Coinbase's summary of a product after a match: last price and size,
 /// best bid/ask, 24-hour open/high/low/volume. It becomes a
@@ -84,7 +83,7 @@ pub(crate) struct TickerMsg<'a> {
 impl TickerMsg<'_> {
     /// The native product id.
     pub(crate) fn product_id(&self) -> Result<&str, DecodeError> {
-        Ok(de::required(self.product_id.get(), "product_id")?.as_str())
+        de::required(self.product_id.get(), "product_id")
     }
 
     /// Checks every field, without touching decoder state.
@@ -103,42 +102,5 @@ impl TickerMsg<'_> {
             low_24h: de::opt_price(self.low_24h.get(), "low_24h")?,
             volume_24h: de::opt_size(self.volume_24h.get(), "volume_24h")?,
         })
-    }
-}
-
-/// A validated ticker, waiting for its product key.
-#[derive(Debug)]
-pub(crate) struct TickerBody {
-    time: Option<Timestamp>,
-    last_price: Option<Price>,
-    last_size: Option<Qty>,
-    best_bid: Option<Price>,
-    best_bid_size: Option<Qty>,
-    best_ask: Option<Price>,
-    best_ask_size: Option<Qty>,
-    open_24h: Option<Price>,
-    high_24h: Option<Price>,
-    low_24h: Option<Price>,
-    volume_24h: Option<Qty>,
-}
-
-impl TickerBody {
-    /// The normalized ticker.
-    pub(crate) fn into_ticker(self, instrument: InstrumentKey, recv_time: Timestamp) -> Ticker {
-        Ticker {
-            instrument,
-            time: self.time,
-            recv_time,
-            last_price: self.last_price,
-            last_size: self.last_size,
-            best_bid: self.best_bid,
-            best_bid_size: self.best_bid_size,
-            best_ask: self.best_ask,
-            best_ask_size: self.best_ask_size,
-            open_24h: self.open_24h,
-            high_24h: self.high_24h,
-            low_24h: self.low_24h,
-            volume_24h: self.volume_24h,
-        }
     }
 }

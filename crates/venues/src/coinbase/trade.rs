@@ -1,10 +1,12 @@
 //! Trades: the websocket `match` / `last_match` messages.
 
-use marketpipe_model::{InstrumentKey, Price, Qty, Side, Timestamp, Trade, TradeId};
 use serde::Deserialize;
 
-use super::de::{self, OptStr, OptU64, Str};
+use super::de::{self, OptStr, OptU64};
 use crate::DecodeError;
+
+/// A Coinbase trade's validated fields, waiting for its product key.
+pub(crate) type TradeBody = crate::wire::body::TradeBody<u64>;
 
 /// A trade on the `matches` (or `full`) channel. Right after subscribing,
 /// Coinbase sends the product's most recent trade as a `last_match`, with
@@ -53,61 +55,31 @@ pub(crate) struct MatchMsg<'a> {
     time: OptStr<'a>,
 }
 
-/// A trade's validated fields, waiting for its product key.
-#[derive(Debug)]
-pub(crate) struct TradeBody {
-    id: u64,
-    price: Price,
-    size: Qty,
-    taker_side: Side,
-    time: Timestamp,
-}
-
-impl TradeBody {
-    /// Validates the fields every Coinbase trade (websocket or REST) has.
-    pub(crate) fn validate(
-        trade_id: Option<u64>,
-        price: Option<&Str<'_>>,
-        size: Option<&Str<'_>>,
-        side: Option<&Str<'_>>,
-        time: Option<&Str<'_>>,
-    ) -> Result<Self, DecodeError> {
-        Ok(TradeBody {
-            id: de::trade_id(de::required(trade_id, "trade_id")?, "trade_id")?,
-            price: de::price(de::required(price, "price")?.as_str(), "price")?,
-            size: de::trade_size(de::required(size, "size")?.as_str(), "size")?,
-            taker_side: de::taker_side_from_maker(de::required(side, "side")?.as_str(), "side")?,
-            time: de::time(de::required(time, "time")?.as_str(), "time")?,
-        })
-    }
-
-    /// The trade id, for ordering backfills.
-    pub(crate) fn id(&self) -> u64 {
-        self.id
-    }
-
-    /// The normalized trade.
-    pub(crate) fn into_trade(self, instrument: InstrumentKey, recv_time: Timestamp) -> Trade {
-        Trade {
-            instrument,
-            id: TradeId::Num(self.id),
-            price: self.price,
-            size: self.size,
-            taker_side: self.taker_side,
-            time: self.time,
-            recv_time,
-        }
-    }
+/// Validates the fields every Coinbase trade (websocket or REST) has.
+pub(crate) fn validate_trade(
+    trade_id: Option<u64>,
+    price: Option<&str>,
+    size: Option<&str>,
+    side: Option<&str>,
+    time: Option<&str>,
+) -> Result<TradeBody, DecodeError> {
+    Ok(TradeBody {
+        id: de::trade_id(de::required(trade_id, "trade_id")?, "trade_id")?,
+        price: de::price(de::required(price, "price")?, "price")?,
+        size: de::trade_size(de::required(size, "size")?, "size")?,
+        taker_side: de::taker_side_from_maker(de::required(side, "side")?, "side")?,
+        time: de::time(de::required(time, "time")?, "time")?,
+    })
 }
 
 impl MatchMsg<'_> {
     /// The native product id.
     pub(crate) fn product_id(&self) -> Result<&str, DecodeError> {
-        Ok(de::required(self.product_id.get(), "product_id")?.as_str())
+        de::required(self.product_id.get(), "product_id")
     }
 
     /// Checks every field, without touching decoder state.
     pub(crate) fn validate(&self) -> Result<TradeBody, DecodeError> {
-        TradeBody::validate(self.trade_id.0, self.price.get(), self.size.get(), self.side.get(), self.time.get())
+        validate_trade(self.trade_id.0, self.price.get(), self.size.get(), self.side.get(), self.time.get())
     }
 }

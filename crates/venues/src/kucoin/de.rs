@@ -1,9 +1,9 @@
-//! Field-level helpers shared by the KuCoin wire types: borrowed strings and
-//! optional scalars for serde, and the strict conversions from wire values
-//! to model values, each mapping its failure to the [`DecodeError`] naming
-//! the field.
+//! Field-level helpers of the KuCoin wire types: the shared readers of
+//! [`crate::wire::de`], and what only KuCoin needs: objects that must be
+//! objects ([`MapOnly`]), sequences in two JSON forms, the price-`0` marker
+//! of level-2 changes, nanosecond trade times and its symbol rules.
 //!
-//! As in the Coinbase decoder, wire structs declare every field optional
+//! As in the other decoders, wire structs declare every field optional
 //! and presence is checked here, so a missing field is reported as
 //! [`DecodeError::MissingField`] with its name rather than as a serde
 //! message. A JSON `null` counts as absent.
@@ -14,53 +14,19 @@
 //! integer milliseconds except the trade `time`, a string of nanoseconds.
 //! [`OptSeq`] takes a sequence in either form; times are typed per field.
 
-use std::{borrow::Cow, fmt, fmt::Write as _};
+use std::{borrow::Cow, fmt};
 
-use marketpipe_model::{parse_decimal, parse_price, parse_size, NumberError, Price, Qty, Side, Timestamp};
+use marketpipe_model::{parse_decimal, parse_price, NumberError, Price, Side, Timestamp};
 use serde::de::{value::MapAccessDeserializer, Deserialize, Deserializer, MapAccess, Visitor};
 
-use crate::DecodeError;
-
-/// A JSON string, borrowed from the frame when it has no escapes (always,
-/// in practice) and owned when it does.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Str<'a>(pub(crate) Cow<'a, str>);
-
-impl Str<'_> {
-    /// The string.
-    pub(crate) fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// Visits a string into a [`Str`], borrowing when serde can.
-struct StrVisitor;
-
-impl<'de> Visitor<'de> for StrVisitor {
-    type Value = Str<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a string")
-    }
-
-    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(Str(Cow::Borrowed(v)))
-    }
-
-    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Str(Cow::Owned(v.to_owned())))
-    }
-
-    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
-        Ok(Str(Cow::Owned(v)))
-    }
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Str<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_str(StrVisitor)
-    }
-}
+pub(crate) use crate::wire::{
+    de::{
+        bounded, json_error, millis, opt_price, opt_size, price, push_json_string, required, required_str, size, snippet, trade_size,
+        OptStr, OptU64, Str,
+    },
+    symbol::is_currency_code,
+};
+use crate::{wire::de::plausible, DecodeError};
 
 /// A struct that must be a JSON object. serde's derived structs also
 /// accept an array, matched to the fields by position, which would let
@@ -91,87 +57,6 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for MapOnly<T> {
 /// Parses `text` as the object `T` (see [`MapOnly`]).
 pub(crate) fn from_object<'a, T: Deserialize<'a>>(text: &'a str) -> Result<T, DecodeError> {
     serde_json::from_str::<MapOnly<T>>(text).map(|m| m.0).map_err(json_error)
-}
-
-/// An optional string field: `None` when absent (with `#[serde(default)]`)
-/// or `null`.
-#[derive(Debug, Default)]
-pub(crate) struct OptStr<'a>(pub(crate) Option<Str<'a>>);
-
-impl<'a> OptStr<'a> {
-    /// The string, if present.
-    pub(crate) fn get(&self) -> Option<&Str<'a>> {
-        self.0.as_ref()
-    }
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for OptStr<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct OptVisitor;
-
-        impl<'de> Visitor<'de> for OptVisitor {
-            type Value = OptStr<'de>;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string or null")
-            }
-
-            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(OptStr(Some(Str(Cow::Borrowed(v)))))
-            }
-
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(OptStr(Some(Str(Cow::Owned(v.to_owned())))))
-            }
-
-            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
-                Ok(OptStr(Some(Str(Cow::Owned(v)))))
-            }
-
-            fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-                Ok(OptStr(None))
-            }
-
-            fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-                Ok(OptStr(None))
-            }
-        }
-
-        deserializer.deserialize_any(OptVisitor)
-    }
-}
-
-/// An optional unsigned integer field: `None` when absent or `null`; a
-/// negative, fractional or string value is a type error.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct OptU64(pub(crate) Option<u64>);
-
-impl<'de> Deserialize<'de> for OptU64 {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct OptVisitor;
-
-        impl<'de> Visitor<'de> for OptVisitor {
-            type Value = OptU64;
-
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an unsigned integer or null")
-            }
-
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
-                Ok(OptU64(Some(v)))
-            }
-
-            fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-                Ok(OptU64(None))
-            }
-
-            fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
-                Ok(OptU64(None))
-            }
-        }
-
-        deserializer.deserialize_any(OptVisitor)
-    }
 }
 
 /// A sequence number as sent: a JSON integer or a string of digits (still
@@ -242,16 +127,6 @@ impl<'de: 'a, 'a> Deserialize<'de> for OptSeq<'a> {
     }
 }
 
-/// The value of a required field, or [`DecodeError::MissingField`].
-pub(crate) fn required<T>(value: Option<T>, field: &'static str) -> Result<T, DecodeError> {
-    value.ok_or(DecodeError::MissingField(field))
-}
-
-/// A required string field.
-pub(crate) fn required_str<'s>(value: &'s OptStr<'_>, field: &'static str) -> Result<&'s str, DecodeError> {
-    Ok(required(value.get(), field)?.as_str())
-}
-
 /// A sequence number written as a string: one to twenty ASCII digits that
 /// fit a `u64`. No sign, no spaces, no exponent.
 pub(crate) fn sequence(s: &str, field: &'static str) -> Result<u64, DecodeError> {
@@ -273,16 +148,6 @@ pub(crate) fn sequence(s: &str, field: &'static str) -> Result<u64, DecodeError>
     Ok(n)
 }
 
-/// A strictly positive, plausible price.
-pub(crate) fn price(s: &str, field: &'static str) -> Result<Price, DecodeError> {
-    parse_price(s).map_err(|error| DecodeError::BadNumber { field, error })
-}
-
-/// A non-negative, plausible size (zero is meaningful: it deletes a level).
-pub(crate) fn size(s: &str, field: &'static str) -> Result<Qty, DecodeError> {
-    parse_size(s).map_err(|error| DecodeError::BadNumber { field, error })
-}
-
 /// The price of a level-2 change, or `None` for KuCoin's price-`0` marker:
 /// a change that only advances the sequence (see `book.rs`). Anything else
 /// must be a valid price.
@@ -291,42 +156,6 @@ pub(crate) fn change_price(s: &str, field: &'static str) -> Result<Option<Price>
         Ok(p) => Ok(Some(p)),
         Err(NumberError::NotPositive) if parse_decimal(s).is_ok_and(|d| d.is_zero()) => Ok(None),
         Err(error) => Err(DecodeError::BadNumber { field, error }),
-    }
-}
-
-/// The size of an executed trade: like [`size`], and also not zero.
-pub(crate) fn trade_size(s: &str, field: &'static str) -> Result<Qty, DecodeError> {
-    let q = size(s, field)?;
-    if q.is_zero() {
-        return Err(DecodeError::BadNumber { field, error: NumberError::NotPositive });
-    }
-    Ok(q)
-}
-
-/// An optional price: absent is `None`, present must be valid.
-pub(crate) fn opt_price(s: &OptStr<'_>, field: &'static str) -> Result<Option<Price>, DecodeError> {
-    s.get().map(|s| price(s.as_str(), field)).transpose()
-}
-
-/// An optional size: absent is `None`, present must be valid.
-pub(crate) fn opt_size(s: &OptStr<'_>, field: &'static str) -> Result<Option<Qty>, DecodeError> {
-    s.get().map(|s| size(s.as_str(), field)).transpose()
-}
-
-/// Rejects a time no market event could carry; `shown` renders the wire
-/// value for the error (only then: this runs once per frame).
-fn plausible(t: Timestamp, field: &'static str, shown: impl FnOnce() -> String) -> Result<Timestamp, DecodeError> {
-    if !t.is_plausible() {
-        return Err(DecodeError::BadTime { field, detail: format!("{} is outside the plausible range 2009-01-03..2100-01-01", shown()) });
-    }
-    Ok(t)
-}
-
-/// An exchange time in integer milliseconds since the epoch.
-pub(crate) fn millis(ms: u64, field: &'static str) -> Result<Timestamp, DecodeError> {
-    match i64::try_from(ms).ok().and_then(Timestamp::from_millis) {
-        Some(t) => plausible(t, field, || format!("{ms} ms")),
-        None => Err(DecodeError::BadTime { field, detail: format!("{ms} ms is not representable") }),
     }
 }
 
@@ -353,49 +182,6 @@ pub(crate) fn taker_side(s: &str, field: &'static str) -> Result<Side, DecodeErr
         "sell" => Ok(Side::Sell),
         other => Err(DecodeError::BadField { field, detail: format!("unknown side {}", snippet(other)) }),
     }
-}
-
-/// At most the first 48 characters of untrusted text (marked with `...` when
-/// cut), so a megabyte-long garbage field cannot flood error details.
-pub(crate) fn bounded(s: &str) -> String {
-    const MAX_CHARS: usize = 48;
-    match s.char_indices().nth(MAX_CHARS) {
-        None => s.to_owned(),
-        Some((cut, _)) => format!("{}...", s.get(..cut).unwrap_or_default()),
-    }
-}
-
-/// [`bounded`], quoted, for error details that embed the text in a sentence.
-pub(crate) fn snippet(s: &str) -> String {
-    format!("{:?}", bounded(s))
-}
-
-/// Maps a serde_json failure (syntax, wrong shape, wrong field type) to
-/// [`DecodeError::InvalidJson`].
-pub(crate) fn json_error(e: serde_json::Error) -> DecodeError {
-    DecodeError::InvalidJson(e.to_string())
-}
-
-/// Appends `s` as a JSON string literal.
-pub(crate) fn push_json_string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
-/// Whether `s` is a plausible currency code: ASCII letters and digits only
-/// (KuCoin has codes such as `1INCH` and `3KM`).
-pub(crate) fn is_currency_code(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 /// Whether `s` is usable as a native symbol: short printable ASCII without

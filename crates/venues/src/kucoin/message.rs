@@ -135,8 +135,8 @@ impl<'de> Visitor<'de> for FrameVisitor {
                     if std::mem::replace(&mut data, true) {
                         return Err(A::Error::duplicate_field("data"));
                     }
-                    let is_message = frame.kind.get().is_none_or(|k| k.as_str() == "message");
-                    frame.data = match frame.topic.get().map(|t| TopicKind::of(t.as_str())) {
+                    let is_message = frame.kind.get().is_none_or(|k| k == "message");
+                    frame.data = match frame.topic.get().map(TopicKind::of) {
                         Some(kind) if is_message && kind != TopicKind::Other => map.next_value_seed(DataSeed(kind))?,
                         _ => map.next_value::<Option<&'de RawValue>>()?.map_or(Data::Absent, Data::Raw),
                     };

@@ -17,7 +17,7 @@ use marketpipe_model::{Exchange, MarketEvent, Product};
 use rustc_hash::FxHashMap;
 
 use super::{de, sync::BookSync};
-use crate::DecodeError;
+use crate::{wire::symbol::split_base_quote, DecodeError};
 
 /// One known symbol.
 #[derive(Debug)]
@@ -82,12 +82,6 @@ pub(crate) fn derive(native: &str, field: &'static str) -> Result<Product, Decod
         Some((base, quote)) => Ok(Product::new(Exchange::Kucoin, native, base, quote)),
         None => Err(DecodeError::BadField { field, detail: format!("{} is neither a known symbol nor BASE-QUOTE", de::snippet(native)) }),
     }
-}
-
-/// Splits a `^[A-Za-z0-9]+-[A-Za-z0-9]+$` symbol into base and quote.
-pub(crate) fn split_base_quote(native: &str) -> Option<(&str, &str)> {
-    let (base, quote) = native.split_once('-')?;
-    (de::is_currency_code(base) && de::is_currency_code(quote)).then_some((base, quote))
 }
 
 #[cfg(test)]

@@ -141,7 +141,7 @@ pub(crate) fn unwrap(body: &str) -> Result<&RawValue, DecodeError> {
             Some(de::SeqRepr::Text(s)) => de::bounded(s.as_str()),
             None => String::new(),
         };
-        let msg = env.msg.get().map_or_else(String::new, |m| format!(": {}", de::bounded(m.as_str())));
+        let msg = env.msg.get().map_or_else(String::new, |m| format!(": {}", de::bounded(m)));
         return Err(DecodeError::BadField { field: "code", detail: format!("KuCoin error {shown}{msg}") });
     }
     de::required(env.data, "data")
@@ -339,7 +339,7 @@ pub fn bullet(body: &str) -> Result<Bullet, DecodeError> {
     let server = servers
         .iter()
         .map(|s| &s.0)
-        .find(|s| s.protocol.get().is_none_or(|p| p.as_str() == "websocket"))
+        .find(|s| s.protocol.get().is_none_or(|p| p == "websocket"))
         .ok_or(DecodeError::MissingField("instanceServers"))?;
     let endpoint = de::required_str(&server.endpoint, "endpoint")?;
     if !(endpoint.starts_with("wss://") || endpoint.starts_with("ws://")) || !endpoint.bytes().all(|b| b.is_ascii_graphic()) {

@@ -6,7 +6,8 @@
 //! string, most of a level-2 message's decode time. The frame parse keeps
 //! each array as a borrowed `&RawValue` (already checked to be valid JSON),
 //! and [`for_each_tuple`] reads the usual form, arrays of `N` strings
-//! without escapes, directly. Anything else (an escape, a number, a short
+//! without escapes, directly with the shared scanner of
+//! [`crate::wire::scan`]. Anything else (an escape, a number, a short
 //! tuple) makes the fast path decline, and the same text is re-read by the
 //! serde visitor, which handles every case; the tests check both agree.
 //!
@@ -17,10 +18,13 @@
 
 use std::fmt;
 
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, SeqAccess, Visitor};
 
-use super::de::{json_error, Str};
-use crate::DecodeError;
+use super::de::json_error;
+use crate::{
+    wire::scan::{convert_tuples, Scanned, StrTuple},
+    DecodeError,
+};
 
 /// Calls `convert` on each `N`-string tuple of `text` (a JSON array of
 /// arrays), in order, pushing into `out` whatever it pushes. Stops converting
@@ -32,18 +36,10 @@ pub(crate) fn for_each_tuple<const N: usize, T>(
     mut convert: impl FnMut(&mut Vec<T>, &[&str; N]) -> Result<(), DecodeError>,
 ) -> Result<(), DecodeError> {
     let before = out.len();
-    let mut error = None;
-    let fast = fast_tuples::<N>(text, |tuple| {
-        if error.is_none() {
-            if let Err(e) = convert(out, tuple) {
-                error = Some(e);
-            }
-        }
-    });
-    match (fast, error) {
-        (Some(()), None) => Ok(()),
-        (Some(()), Some(e)) => Err(e),
-        (None, _) => {
+    match convert_tuples::<N>(text, |tuple| convert(out, tuple)) {
+        Scanned::Done => Ok(()),
+        Scanned::Failed(e) => Err(e),
+        Scanned::NotPlain { .. } => {
             // Not the plain form: forget what the fast path converted and
             // read the same text with serde.
             out.truncate(before);
@@ -97,147 +93,12 @@ where
     }
 }
 
-/// A JSON array of exactly `N` strings.
-struct StrTuple<'a, const N: usize>([Str<'a>; N]);
-
-impl<'de, const N: usize> serde::Deserialize<'de> for StrTuple<'de, N> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_seq(StrTupleVisitor::<N>)
-    }
-}
-
-struct StrTupleVisitor<const N: usize>;
-
-impl<'de, const N: usize> Visitor<'de> for StrTupleVisitor<N> {
-    type Value = StrTuple<'de, N>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "an array of {N} strings")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut items: [Str<'de>; N] = std::array::from_fn(|_| Str(std::borrow::Cow::Borrowed("")));
-        for (i, slot) in items.iter_mut().enumerate() {
-            *slot = seq.next_element()?.ok_or_else(|| serde::de::Error::invalid_length(i, &self))?;
-        }
-        if seq.next_element::<IgnoredAny>()?.is_some() {
-            return Err(serde::de::Error::invalid_length(N + 1, &self));
-        }
-        Ok(StrTuple(items))
-    }
-}
-
-/// Calls `f` with each tuple of `text` when `text` is a JSON array of
-/// arrays of exactly `N` strings without escapes; `None` as soon as it is
-/// not (`f` may have seen some tuples by then).
-fn fast_tuples<'a, const N: usize>(text: &'a str, mut f: impl FnMut(&[&'a str; N])) -> Option<()> {
-    let mut sc = Scanner { bytes: text.as_bytes(), text, pos: 0 };
-    if !sc.eat(b'[') {
-        return None;
-    }
-    if !sc.eat(b']') {
-        loop {
-            if !sc.eat(b'[') {
-                return None;
-            }
-            let mut items = [""; N];
-            for (k, slot) in items.iter_mut().enumerate() {
-                if k > 0 && !sc.eat(b',') {
-                    return None;
-                }
-                *slot = sc.string()?;
-            }
-            if !sc.eat(b']') {
-                return None;
-            }
-            f(&items);
-            if sc.eat(b',') {
-                continue;
-            }
-            if sc.eat(b']') {
-                break;
-            }
-            return None;
-        }
-    }
-    sc.skip_ws();
-    (sc.pos == text.len()).then_some(())
-}
-
-/// A cursor over JSON text.
-struct Scanner<'a> {
-    bytes: &'a [u8],
-    text: &'a str,
-    pos: usize,
-}
-
-impl<'a> Scanner<'a> {
-    fn skip_ws(&mut self) {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.bytes.get(self.pos) {
-            self.pos += 1;
-        }
-    }
-
-    /// Consumes `c` (after whitespace) if it is next.
-    fn eat(&mut self, c: u8) -> bool {
-        self.skip_ws();
-        if self.bytes.get(self.pos) == Some(&c) {
-            self.pos += 1;
-            true
-        } else {
-            false
-        }
-    }
-
-    /// Consumes a string without escapes or control characters and returns
-    /// its contents.
-    fn string(&mut self) -> Option<&'a str> {
-        if !self.eat(b'"') {
-            return None;
-        }
-        let start = self.pos;
-        let len = find_special(self.bytes.get(start..)?)?;
-        if self.bytes.get(start + len) != Some(&b'"') {
-            return None;
-        }
-        self.pos = start + len + 1;
-        // Both ends sit next to an ASCII quote, so they are char boundaries.
-        self.text.get(start..start + len)
-    }
-}
-
-/// Index of the first byte of `bytes` that ends a plain JSON string: a
-/// quote, a backslash or a control character. Eight bytes at a time (the
-/// byte loop was the scanner's main cost).
-fn find_special(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let mut chunks = bytes.chunks_exact(8);
-    let mut offset = 0;
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let v = u64::from_le_bytes(word);
-        // A zero byte in `v ^ (c * ONES)` marks a byte equal to `c`, and
-        // `v - 0x20 * ONES` borrows into the high bit of a byte below 0x20;
-        // `& !v` discards bytes that had their high bit set already (UTF-8).
-        // Borrows only run past the first real hit, so that one is exact.
-        let q = v ^ (u64::from(b'"') * ONES);
-        let bs = v ^ (u64::from(b'\\') * ONES);
-        let hits = (q.wrapping_sub(ONES) & !q | bs.wrapping_sub(ONES) & !bs | v.wrapping_sub(0x20 * ONES) & !v) & HIGH;
-        if hits != 0 {
-            return Some(offset + (hits.trailing_zeros() / 8) as usize);
-        }
-        offset += 8;
-    }
-    chunks.remainder().iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20).map(|i| offset + i)
-}
-
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::wire::scan::{find_string_special as find_special, for_each_tuple as fast_tuples};
 
     fn fast<const N: usize>(text: &str) -> Option<Vec<[String; N]>> {
         let mut v = Vec::new();

@@ -1,10 +1,9 @@
 //! Tickers: the `/market/ticker:all` and `/market/ticker:{symbol}` topics.
 
-use marketpipe_model::{InstrumentKey, Price, Qty, Ticker, Timestamp};
 use serde::Deserialize;
 
 use super::de::{self, OptStr, OptU64};
-use crate::DecodeError;
+use crate::{wire::body::TickerBody, DecodeError};
 
 /// KuCoin's best bid/offer and last trade, pushed on every match. On
 /// `/market/ticker:all` the `subject` is the native symbol; on
@@ -69,40 +68,13 @@ impl TickerData<'_> {
     pub(crate) fn validate(&self) -> Result<TickerBody, DecodeError> {
         Ok(TickerBody {
             time: de::opt_millis(self.time, "time")?,
-            last_price: de::opt_price(&self.price, "price")?,
-            last_size: de::opt_size(&self.size, "size")?,
-            best_bid: de::opt_price(&self.best_bid, "bestBid")?,
-            best_bid_size: de::opt_size(&self.best_bid_size, "bestBidSize")?,
-            best_ask: de::opt_price(&self.best_ask, "bestAsk")?,
-            best_ask_size: de::opt_size(&self.best_ask_size, "bestAskSize")?,
+            last_price: de::opt_price(self.price.get(), "price")?,
+            last_size: de::opt_size(self.size.get(), "size")?,
+            best_bid: de::opt_price(self.best_bid.get(), "bestBid")?,
+            best_bid_size: de::opt_size(self.best_bid_size.get(), "bestBidSize")?,
+            best_ask: de::opt_price(self.best_ask.get(), "bestAsk")?,
+            best_ask_size: de::opt_size(self.best_ask_size.get(), "bestAskSize")?,
+            ..TickerBody::default()
         })
-    }
-}
-
-/// A validated ticker, waiting for its product key.
-#[derive(Debug)]
-pub(crate) struct TickerBody {
-    time: Option<Timestamp>,
-    last_price: Option<Price>,
-    last_size: Option<Qty>,
-    best_bid: Option<Price>,
-    best_bid_size: Option<Qty>,
-    best_ask: Option<Price>,
-    best_ask_size: Option<Qty>,
-}
-
-impl TickerBody {
-    /// The normalized ticker.
-    pub(crate) fn into_ticker(self, instrument: InstrumentKey, recv_time: Timestamp) -> Ticker {
-        Ticker {
-            time: self.time,
-            last_price: self.last_price,
-            last_size: self.last_size,
-            best_bid: self.best_bid,
-            best_bid_size: self.best_bid_size,
-            best_ask: self.best_ask,
-            best_ask_size: self.best_ask_size,
-            ..Ticker::empty(instrument, recv_time)
-        }
     }
 }

@@ -2,11 +2,14 @@
 
 use std::sync::Arc;
 
-use marketpipe_model::{InstrumentKey, Price, Qty, Side, Timestamp, Trade, TradeId};
 use serde::Deserialize;
 
 use super::de::{self, OptStr};
 use crate::DecodeError;
+
+/// A KuCoin trade's validated fields (its id is an opaque string),
+/// waiting for its product key.
+pub(crate) type TradeBody = crate::wire::body::TradeBody<Arc<str>>;
 
 /// One trade (subject `trade.l3match`). `side` is the **taker's** side
 /// ("The filled side is set to the taker by default"), so it maps to
@@ -79,30 +82,5 @@ impl MatchData<'_> {
             time: de::nanos_text(de::required_str(&self.time, "time")?, "time")?,
             id: Arc::from(id),
         })
-    }
-}
-
-/// A trade's validated fields, waiting for its product key.
-#[derive(Debug)]
-pub(crate) struct TradeBody {
-    id: Arc<str>,
-    price: Price,
-    size: Qty,
-    taker_side: Side,
-    time: Timestamp,
-}
-
-impl TradeBody {
-    /// The normalized trade.
-    pub(crate) fn into_trade(self, instrument: InstrumentKey, recv_time: Timestamp) -> Trade {
-        Trade {
-            instrument,
-            id: TradeId::Str(self.id),
-            price: self.price,
-            size: self.size,
-            taker_side: self.taker_side,
-            time: self.time,
-            recv_time,
-        }
     }
 }
