@@ -14,44 +14,86 @@ use marketpipe_model::{Exchange, InstrumentKey, MarketEvent, Timestamp};
 use marketpipe_venues::{decoder_for, DecodeError, Decoded, VenueDecoder};
 use rustc_hash::{FxHashMap, FxHashSet};
 
+/// Counts by key for the handful of keys a counter here ever sees (record
+/// kinds, message types, reasons): a short vector scanned from the front.
+/// Counting happens several times per record, and hashing a label cost
+/// more than comparing it with the few before it.
+#[derive(Debug, Clone)]
+pub struct Tally<K> {
+    entries: Vec<(K, u64)>,
+}
+
+impl<K> Default for Tally<K> {
+    fn default() -> Self {
+        Tally { entries: Vec::new() }
+    }
+}
+
+impl<K: Copy + Eq + Ord> Tally<K> {
+    /// Adds one to `key`.
+    #[inline]
+    pub fn add(&mut self, key: K) {
+        match self.entries.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, n)) => *n += 1,
+            None => self.entries.push((key, 1)),
+        }
+    }
+
+    /// The count of `key`, if it was ever counted.
+    #[cfg(test)]
+    pub fn get(&self, key: K) -> Option<u64> {
+        self.entries.iter().find(|(k, _)| *k == key).map(|(_, n)| *n)
+    }
+
+    /// Every key and count, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (K, u64)> + '_ {
+        self.entries.iter().copied()
+    }
+
+    /// The sum of all counts.
+    pub fn total(&self) -> u64 {
+        self.entries.iter().map(|(_, n)| n).sum()
+    }
+
+    /// Every key and count, sorted by key, for stable output.
+    pub fn sorted(&self) -> BTreeMap<K, u64> {
+        self.entries.iter().copied().collect()
+    }
+}
+
 /// Counts of everything the ingest saw, by kind and reason.
 #[derive(Debug, Default, Clone)]
 pub struct IngestCounters {
     /// Lines read.
     pub records: u64,
     /// Records by kind (`ws`, `rest`, `open`, ...).
-    pub by_kind: FxHashMap<&'static str, u64>,
+    pub by_kind: Tally<&'static str>,
     /// Decoded frames and REST responses by exchange and message type.
-    pub messages: FxHashMap<(Exchange, &'static str), u64>,
+    pub messages: Tally<(Exchange, &'static str)>,
     /// Normalized events by kind (`trade`, `book_delta`, ...).
-    pub events: FxHashMap<&'static str, u64>,
+    pub events: Tally<&'static str>,
     /// Skipped records and frames by exchange (`None` where the record is
     /// unreadable before its exchange is known) and reason.
-    pub skipped: FxHashMap<(Option<Exchange>, &'static str), u64>,
+    pub skipped: Tally<(Option<Exchange>, &'static str)>,
 }
 
 impl IngestCounters {
     fn skip(&mut self, exchange: Option<Exchange>, reason: &'static str) {
-        *self.skipped.entry((exchange, reason)).or_default() += 1;
+        self.skipped.add((exchange, reason));
     }
 
     /// Skipped records and frames by reason, over all exchanges, sorted.
     pub fn skipped_by_reason(&self) -> BTreeMap<&'static str, u64> {
         let mut out = BTreeMap::new();
-        for ((_, reason), n) in &self.skipped {
-            *out.entry(*reason).or_default() += n;
+        for ((_, reason), n) in self.skipped.iter() {
+            *out.entry(reason).or_default() += n;
         }
         out
     }
 
     /// Total skipped.
     pub fn skipped_total(&self) -> u64 {
-        self.skipped.values().sum()
-    }
-
-    /// A map sorted by key, for stable output.
-    pub fn sorted<K: Ord + Clone>(map: &FxHashMap<K, u64>) -> BTreeMap<K, u64> {
-        map.iter().map(|(k, v)| (k.clone(), *v)).collect()
+        self.skipped.total()
     }
 }
 
@@ -143,7 +185,7 @@ impl Ingest {
         // verdict the strict path would reach on the validated payload.
         match self.decode(exchange, record.kind, record.url.as_deref(), payload, record.recv) {
             Some(Ok(decoded)) => {
-                *self.counters.by_kind.entry(record.kind.as_str()).or_default() += 1;
+                self.counters.by_kind.add(record.kind.as_str());
                 engine.advance_clock(record.recv);
                 self.decoded(exchange, &decoded);
                 self.apply(engine, exchange, record.conn, &mut |_| {});
@@ -158,7 +200,7 @@ impl Ingest {
 
     /// Handles one parsed record.
     pub fn record(&mut self, record: &CaptureRecord<'_>, engine: &mut Engine) {
-        *self.counters.by_kind.entry(record.kind.as_str()).or_default() += 1;
+        self.counters.by_kind.add(record.kind.as_str());
         let Ok(exchange) = record.exchange.parse::<Exchange>() else {
             tracing::debug!(exchange = %record.exchange, "skipped record of an unknown exchange");
             return self.counters.skip(None, "unknown_exchange");
@@ -190,7 +232,7 @@ impl Ingest {
             LiveBody::WsOut { .. } => (RecordKind::WsOut, None, None, ""),
             LiveBody::Close { conn, reason } => (RecordKind::Close, Some(*conn), None, reason.as_str()),
         };
-        *self.counters.by_kind.entry(kind.as_str()).or_default() += 1;
+        self.counters.by_kind.add(kind.as_str());
         engine.advance_clock(record.recv);
         match kind {
             RecordKind::Ws | RecordKind::Rest => self.payload(record.exchange, kind, conn, url, payload, record.recv, engine, observe),
@@ -201,7 +243,7 @@ impl Ingest {
 
     /// Decodes a `ws` or `rest` payload and applies its events.
     #[allow(clippy::too_many_arguments)]
-    fn payload(
+    fn payload<F: FnMut(&MarketEvent) + ?Sized>(
         &mut self,
         exchange: Exchange,
         kind: RecordKind,
@@ -210,7 +252,7 @@ impl Ingest {
         payload: &str,
         recv: Timestamp,
         engine: &mut Engine,
-        observe: &mut dyn FnMut(&MarketEvent),
+        observe: &mut F,
     ) {
         match self.decode(exchange, kind, url, payload, recv) {
             Some(Ok(decoded)) => self.decoded(exchange, &decoded),
@@ -270,9 +312,11 @@ impl Ingest {
         })
     }
 
-    fn apply(&mut self, engine: &mut Engine, exchange: Exchange, conn: Option<u64>, observe: &mut dyn FnMut(&MarketEvent)) {
+    /// Applies the decoded events. Generic over `observe` so that replay's
+    /// no-op observer compiles away (a call per event otherwise).
+    fn apply<F: FnMut(&MarketEvent) + ?Sized>(&mut self, engine: &mut Engine, exchange: Exchange, conn: Option<u64>, observe: &mut F) {
         for event in self.events.drain(..) {
-            *self.counters.events.entry(event.kind()).or_default() += 1;
+            self.counters.events.add(event.kind());
             if let (MarketEvent::BookSnapshot(snapshot), Some(conn)) = (&event, conn) {
                 self.books_by_conn.entry((exchange, conn)).or_default().insert(snapshot.instrument.clone());
             }
@@ -282,7 +326,7 @@ impl Ingest {
     }
 
     fn decoded(&mut self, exchange: Exchange, decoded: &Decoded) {
-        *self.counters.messages.entry((exchange, decoded.label())).or_default() += 1;
+        self.counters.messages.add((exchange, decoded.label()));
         if let Decoded::ExchangeError { message, reason } = decoded {
             tracing::warn!(%exchange, %message, reason = reason.as_deref().unwrap_or(""), "exchange reported an error");
         }
@@ -354,9 +398,9 @@ mod tests {
         let skipped = counters.skipped_by_reason();
         assert_eq!(skipped.get("malformed_record"), Some(&2), "{counters:?}"); // 3 (duplicate field), 5
         assert_eq!(counters.skipped_total(), 3, "{counters:?}");
-        assert_eq!(counters.skipped.get(&(Some(Exchange::Coinbase), "bad_number")), Some(&1), "{counters:?}"); // 6
-                                                                                                               // Six ws lines, two of which are not records at all: each counted once.
-        assert_eq!(counters.by_kind.get("ws"), Some(&4), "{counters:?}");
+        assert_eq!(counters.skipped.get((Some(Exchange::Coinbase), "bad_number")), Some(1), "{counters:?}"); // 6
+                                                                                                             // Six ws lines, two of which are not records at all: each counted once.
+        assert_eq!(counters.by_kind.get("ws"), Some(4), "{counters:?}");
     }
 
     fn book_state_after(ingest: &mut Ingest, engine: &mut Engine, record: &LiveRecord) -> Option<marketpipe_model::BookState> {

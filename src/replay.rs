@@ -186,21 +186,13 @@ impl ReplaySummary {
             }
             pairs.into_iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")
         };
-        let _ = writeln!(
-            s,
-            "  records by kind: {}",
-            list(IngestCounters::sorted(&i.by_kind).into_iter().map(|(k, v)| (k.to_string(), v)).collect())
-        );
+        let _ = writeln!(s, "  records by kind: {}", list(i.by_kind.sorted().into_iter().map(|(k, v)| (k.to_string(), v)).collect()));
         let _ = writeln!(
             s,
             "  messages:        {}",
-            list(IngestCounters::sorted(&i.messages).into_iter().map(|((e, m), v)| (format!("{e}/{m}"), v)).collect())
+            list(i.messages.sorted().into_iter().map(|((e, m), v)| (format!("{e}/{m}"), v)).collect())
         );
-        let _ = writeln!(
-            s,
-            "  events by type:  {}",
-            list(IngestCounters::sorted(&i.events).into_iter().map(|(k, v)| (k.to_string(), v)).collect())
-        );
+        let _ = writeln!(s, "  events by type:  {}", list(i.events.sorted().into_iter().map(|(k, v)| (k.to_string(), v)).collect()));
         let _ = writeln!(
             s,
             "  skipped:         {} ({})",
@@ -210,8 +202,8 @@ impl ReplaySummary {
         let e = &self.engine;
         let _ = writeln!(
             s,
-            "  engine:          trades {}, duplicate {}, late (revised) {}, too late (dropped) {}, crossed books {}, deltas before snapshot {}",
-            e.trades, e.duplicate_trades, e.late_trades, e.too_late_trades, e.crossed_books, e.deltas_before_snapshot
+            "  engine:          trades {}, duplicate {}, late (revised) {}, too late (dropped) {}, crossed books {}, book resets {}, deltas before snapshot {}",
+            e.trades, e.duplicate_trades, e.late_trades, e.too_late_trades, e.crossed_books, e.book_resets, e.deltas_before_snapshot
         );
         let w = &self.written;
         let _ = writeln!(
@@ -235,13 +227,13 @@ impl ReplaySummary {
             "records": i.records,
             "elapsed_s": self.elapsed.as_secs_f64(),
             "records_per_s": self.records_per_sec(),
-            "records_by_kind": IngestCounters::sorted(&i.by_kind),
-            "messages": IngestCounters::sorted(&i.messages).into_iter().map(|((e, m), v)| (format!("{e}/{m}"), v)).collect::<std::collections::BTreeMap<_, _>>(),
-            "events": IngestCounters::sorted(&i.events),
+            "records_by_kind": i.by_kind.sorted(),
+            "messages": i.messages.sorted().into_iter().map(|((e, m), v)| (format!("{e}/{m}"), v)).collect::<std::collections::BTreeMap<_, _>>(),
+            "events": i.events.sorted(),
             "skipped": i.skipped_by_reason(),
             "engine": {
                 "trades": e.trades, "duplicate_trades": e.duplicate_trades, "late_trades": e.late_trades,
-                "too_late_trades": e.too_late_trades, "crossed_books": e.crossed_books,
+                "too_late_trades": e.too_late_trades, "crossed_books": e.crossed_books, "book_resets": e.book_resets,
                 "deltas_before_snapshot": e.deltas_before_snapshot,
             },
             "written": {"candles": w.candles, "books": w.books, "stats": w.stats, "products": w.products, "tickers": w.tickers, "batches": w.batches},

@@ -34,6 +34,8 @@ pub const LATE_TRADES: &str = "marketpipe_late_trades_total";
 pub const TOO_LATE_TRADES: &str = "marketpipe_too_late_trades_total";
 /// Books found crossed or locked (each leads to a resync).
 pub const CROSSED_BOOKS: &str = "marketpipe_crossed_books_total";
+/// Books a decoder found out of sequence (each waits for a new snapshot).
+pub const BOOK_RESETS: &str = "marketpipe_book_resets_total";
 /// Trades that arrived in backfill responses and were new.
 pub const BACKFILLED_TRADES: &str = "marketpipe_backfilled_trades_total";
 /// Candle upserts written to the store.
@@ -83,21 +85,22 @@ pub struct Totals {
 
 /// Publishes the counters as absolute values.
 pub fn export(ingest: &IngestCounters, engine: &EngineCounters, totals: Totals) {
-    for ((exchange, message), n) in &ingest.messages {
-        metrics::counter!(FRAMES_DECODED, "exchange" => exchange.as_str(), "message" => *message).absolute(*n);
+    for ((exchange, message), n) in ingest.messages.iter() {
+        metrics::counter!(FRAMES_DECODED, "exchange" => exchange.as_str(), "message" => message).absolute(n);
     }
-    for ((exchange, reason), n) in &ingest.skipped {
+    for ((exchange, reason), n) in ingest.skipped.iter() {
         let exchange = exchange.map_or("unknown", Exchange::as_str);
-        metrics::counter!(FRAMES_SKIPPED, "exchange" => exchange, "reason" => *reason).absolute(*n);
+        metrics::counter!(FRAMES_SKIPPED, "exchange" => exchange, "reason" => reason).absolute(n);
     }
-    for (kind, n) in &ingest.events {
-        metrics::counter!(EVENTS, "kind" => *kind).absolute(*n);
+    for (kind, n) in ingest.events.iter() {
+        metrics::counter!(EVENTS, "kind" => kind).absolute(n);
     }
     metrics::counter!(TRADES).absolute(engine.trades);
     metrics::counter!(DUPLICATE_TRADES).absolute(engine.duplicate_trades);
     metrics::counter!(LATE_TRADES).absolute(engine.late_trades);
     metrics::counter!(TOO_LATE_TRADES).absolute(engine.too_late_trades);
     metrics::counter!(CROSSED_BOOKS).absolute(engine.crossed_books);
+    metrics::counter!(BOOK_RESETS).absolute(engine.book_resets);
     metrics::counter!(BACKFILLED_TRADES).absolute(totals.backfilled_trades);
     metrics::counter!(CANDLES_WRITTEN).absolute(totals.candles_written);
     metrics::counter!(ARCHIVE_BYTES).absolute(totals.archive_bytes);
