@@ -34,7 +34,7 @@ best_cf=""; best_mp=""
 for run in 1 2 3; do
   read -r cf_msgs cf_s < <(cd "$DIR" && "$VENV/bin/python" cf_play.py cf)
   rm -rf "$DIR/data"
-  "$BIN" replay "$DIR/bn.jsonl" --data-dir "$DIR/data" --no-progress --summary-json "$DIR/summary.json" >/dev/null
+  MARKETPIPE_LOG=warn "$BIN" replay "$DIR/bn.jsonl" --data-dir "$DIR/data" --no-progress --summary-json "$DIR/summary.json" >/dev/null
   read -r mp_records mp_s < <(python3 -c "import json,sys; s=json.load(open(sys.argv[1])); print(s['records'], s['elapsed_s'])" "$DIR/summary.json")
   echo "run $run: cryptofeed $cf_msgs messages in ${cf_s}s; marketpipe $mp_records records in ${mp_s}s"
   best_cf=$(python3 -c "print(min(float(x) for x in '$best_cf $cf_s'.split()))")

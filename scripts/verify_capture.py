@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Independent check of marketpipe's output against a Coinbase capture.
+"""Independent check of marketpipe's output against a Coinbase or Binance capture.
 
 Recomputes, from the raw frames and with nothing from marketpipe's code, every candle
 (open/high/low/close, volume, quote volume, taker buy/sell volumes and counts, first/last
@@ -11,6 +11,9 @@ trade id) and every product's final top-N book, then compares them with what a r
 
 Exit status 0 when everything matches, 1 with a list of differences otherwise.
 Frames are validated the way the DESIGN requires: anything malformed is skipped whole.
+Binance books follow Binance's documented procedure (REST snapshot, drop diffs with
+u <= lastUpdateId, the first applied diff straddles lastUpdateId+1, then U = previous u + 1;
+a break leaves the book untrusted until the next snapshot); symbols come from exchangeInfo.
 """
 import argparse, collections, json, re, subprocess, sys, urllib.parse, urllib.request
 from datetime import datetime, timezone
@@ -72,19 +75,26 @@ def read_lines(path):
 
 
 class Model:
-    def __init__(self):
-        self.trades = {}                      # (product, trade id) -> (time ns, id, price, size, taker side)
-        self.books = {}                       # product -> {"bids": {}, "asks": {}, "ok": bool}
+    """Coinbase frames; `self.trades` and `self.books` are keyed by (exchange, product)."""
+
+    ex = "coinbase"
+
+    def __init__(self, trades, books):
+        self.trades = trades                  # (exchange, product, trade id) -> (time ns, id, price, size, taker side)
+        self.books = books                    # (exchange, product) -> {"bids": {}, "asks": {}, "ok": bool}
+
+    def add_trade(self, pid, tid, rec):
+        if not isinstance(tid, int) or isinstance(tid, bool) or tid <= 0:
+            raise Bad("bad trade id")
+        self.trades.setdefault((self.ex, pid, tid), rec)
 
     def trade(self, pid, tid, price, size, maker_side, t):
         if not PID.match(pid or ""):
             raise Bad("bad product")
-        if not isinstance(tid, int) or isinstance(tid, bool) or tid <= 0:
-            raise Bad("bad trade id")
         if maker_side not in ("buy", "sell"):
             raise Bad("bad side")
         rec = (ts(t), tid, dec(price, positive=True), dec(size, positive=True), "buy" if maker_side == "sell" else "sell")
-        self.trades.setdefault((pid, tid), rec)
+        self.add_trade(pid, tid, rec)
 
     def frame(self, d):
         if not isinstance(d, dict):
@@ -111,7 +121,7 @@ class Model:
                     else:
                         book.pop(p, None)
                 sides[name] = book
-            self.books[pid] = {"bids": sides["bids"], "asks": sides["asks"], "ok": True}
+            self.books[(self.ex, pid)] = {"bids": sides["bids"], "asks": sides["asks"], "ok": True}
             self.check(pid)
         elif kind == "l2update":
             pid = d.get("product_id")
@@ -125,7 +135,7 @@ class Model:
                 parsed.append(("bids" if ch[0] == "buy" else "asks", dec(ch[1], positive=True), ch[1], ch[2], dec(ch[2], nonneg=True)))
             if "time" in d:
                 ts(d["time"])
-            book = self.books.get(pid)
+            book = self.books.get((self.ex, pid))
             if not book or not book["ok"]:
                 return
             for side, p, ps, ss, s in parsed:
@@ -136,7 +146,7 @@ class Model:
             self.check(pid)
 
     def check(self, pid):
-        b = self.books[pid]
+        b = self.books[(self.ex, pid)]
         if b["bids"] and b["asks"] and max(b["bids"]) >= min(b["asks"]):
             b["ok"] = False  # crossed: untrustworthy until the next snapshot
 
@@ -152,16 +162,110 @@ class Model:
                         pass
 
 
+def levels(raw, positive_sizes=False):
+    if not isinstance(raw, list):
+        raise Bad("bad levels")
+    out = []
+    for lv in raw:
+        if not isinstance(lv, list) or len(lv) < 2:
+            raise Bad("bad level")
+        out.append((dec(lv[0], positive=True), lv[0], lv[1], dec(lv[1], nonneg=True)))
+    return out
+
+
+class BinanceModel(Model):
+    """Binance combined-stream frames and REST exchangeInfo/depth/aggTrades."""
+
+    ex = "binance"
+
+    def __init__(self, trades, books):
+        super().__init__(trades, books)
+        self.symbols = {}                     # native symbol -> BASE-QUOTE, from exchangeInfo
+        self.last = {}                        # product -> last applied update id (None: next diff must straddle)
+
+    def pid(self, native):
+        if native not in self.symbols:
+            raise Bad("unknown symbol")
+        return self.symbols[native]
+
+    def frame(self, d):
+        if isinstance(d, dict) and "stream" in d:
+            d = d.get("data")
+        if not isinstance(d, dict):
+            return
+        kind = d.get("e")
+        if kind == "aggTrade":
+            pid = self.pid(d.get("s"))
+            if not isinstance(d.get("m"), bool):
+                raise Bad("bad m")
+            t = d.get("T")
+            if not isinstance(t, int) or isinstance(t, bool) or not MIN_NS <= t * 1_000_000 <= MAX_NS:
+                raise Bad("bad time")
+            rec = (t * 1_000_000, d.get("a"), dec(d.get("p"), positive=True), dec(d.get("q"), positive=True), "sell" if d["m"] else "buy")
+            self.add_trade(pid, d.get("a"), rec)
+        elif kind == "depthUpdate":
+            pid = self.pid(d.get("s"))
+            first, last = d.get("U"), d.get("u")
+            if not all(isinstance(x, int) and not isinstance(x, bool) for x in (first, last)) or first > last:
+                raise Bad("bad update ids")
+            changes = [("bids",) + lv for lv in levels(d.get("b"))] + [("asks",) + lv for lv in levels(d.get("a"))]
+            book = self.books.get((self.ex, pid))
+            if not book or not book["ok"] or pid not in self.last:
+                return
+            prev = self.last[pid]
+            if last <= prev["id"]:
+                return                        # older than the book: dropped
+            if prev["first"] and not first <= prev["id"] + 1 <= last or not prev["first"] and first != prev["id"] + 1:
+                book["ok"] = False            # sequence broken: untrusted until the next snapshot
+                return
+            for side, p, ps, ss, sz in changes:
+                if sz == 0:
+                    book[side].pop(p, None)
+                else:
+                    book[side][p] = (ps, ss, sz)
+            self.last[pid] = {"id": last, "first": False}
+            self.check(pid)
+
+    def rest(self, url, data):
+        u = urllib.parse.urlparse(url)
+        query = urllib.parse.parse_qs(u.query)
+        if u.path.endswith("/exchangeInfo") and isinstance(data, dict):
+            for sym in data.get("symbols") or []:
+                if isinstance(sym, dict) and all(isinstance(sym.get(k), str) for k in ("symbol", "baseAsset", "quoteAsset")):
+                    self.symbols[sym["symbol"]] = f"{sym['baseAsset']}-{sym['quoteAsset']}"
+        elif u.path.endswith("/depth") and isinstance(data, dict):
+            pid = self.pid((query.get("symbol") or [None])[0])
+            book = {"bids": {}, "asks": {}, "ok": True}
+            for side in ("bids", "asks"):
+                for p, ps, ss, sz in levels(data.get(side)):
+                    if sz > 0:
+                        book[side][p] = (ps, ss, sz)
+            if not isinstance(data.get("lastUpdateId"), int):
+                raise Bad("bad lastUpdateId")
+            self.books[(self.ex, pid)] = book
+            self.last[pid] = {"id": data["lastUpdateId"], "first": True}
+            self.check(pid)
+        elif u.path.endswith("/aggTrades") and isinstance(data, list):
+            pid = self.pid((query.get("symbol") or [None])[0])
+            for t in data:
+                try:
+                    self.frame({"e": "aggTrade", "s": query["symbol"][0], **t}) if isinstance(t, dict) else None
+                except Bad:
+                    pass
+
+
 def load(paths):
-    model = Model()
+    trades, books = {}, {}
+    models = {"coinbase": Model(trades, books), "binance": BinanceModel(trades, books)}
     for path in paths:
         for raw in read_lines(path):
             try:
                 r = json.loads(raw)
             except (ValueError, UnicodeDecodeError):
                 continue
-            if not isinstance(r, dict) or r.get("exchange") != "coinbase" or not isinstance(r.get("recv_ns"), int):
+            if not isinstance(r, dict) or r.get("exchange") not in models or not isinstance(r.get("recv_ns"), int):
                 continue
+            model = models[r["exchange"]]
             try:
                 if r.get("kind") == "ws":
                     model.frame(r.get("data"))
@@ -169,17 +273,17 @@ def load(paths):
                     model.rest(r["url"], r.get("data"))
             except Bad:
                 continue
-    return model
+    return models["coinbase"]
 
 
 def expected_candles(model, interval):
     width = INTERVALS[interval] * NS
     out = collections.defaultdict(dict)
-    for (pid, _), (t, tid, price, size, taker) in sorted(model.trades.items(), key=lambda kv: (kv[0][0], kv[1][0], kv[1][1])):
+    for (ex, pid, _), (t, tid, price, size, taker) in sorted(model.trades.items(), key=lambda kv: (kv[0][:2], kv[1][0], kv[1][1])):
         start = t - t % width
-        c = out[pid].get(start)
+        c = out[(ex, pid)].get(start)
         if c is None:
-            c = out[pid][start] = {"open": price, "high": price, "low": price, "close": price, "volume": Decimal(0),
+            c = out[(ex, pid)][start] = {"open": price, "high": price, "low": price, "close": price, "volume": Decimal(0),
                                    "quote_volume": Decimal(0), "buy_volume": Decimal(0), "sell_volume": Decimal(0),
                                    "trades": 0, "buy_trades": 0, "sell_trades": 0, "first_trade_id": tid, "last_trade_id": tid}
         c["high"], c["low"], c["close"], c["last_trade_id"] = max(c["high"], price), min(c["low"], price), price, tid
@@ -197,10 +301,10 @@ def get(api, path, **params):
         return json.loads(resp.read())
 
 
-def served_candles(api, pid, interval, first):
+def served_candles(api, ex, pid, interval, first):
     got, start = {}, first
     while True:
-        page = get(api, "/api/v1/candles", exchange="coinbase", symbol=pid, interval=interval, start=start // NS, limit=10000)["candles"]
+        page = get(api, "/api/v1/candles", exchange=ex, symbol=pid, interval=interval, start=start // NS, limit=10000)["candles"]
         for c in page:
             got[ts(c["start"])] = c
         if len(page) < 10000:
@@ -220,11 +324,11 @@ def main():
     fields = ["open", "high", "low", "close", "volume", "quote_volume", "buy_volume", "sell_volume"]
     counts = ["trades", "buy_trades", "sell_trades", "first_trade_id", "last_trade_id"]
     for interval in a.intervals.split(","):
-        for pid, want in sorted(expected_candles(model, interval).items()):
-            have = served_candles(a.api, pid, interval, min(want))
+        for (ex, pid), want in sorted(expected_candles(model, interval).items()):
+            have = served_candles(a.api, ex, pid, interval, min(want))
             for start in sorted(set(want) | set(have)):
                 w, h = want.get(start), have.get(start)
-                where = f"{pid} {interval} {datetime.fromtimestamp(start // NS, timezone.utc):%Y-%m-%dT%H:%M:%SZ}"
+                where = f"{ex} {pid} {interval} {datetime.fromtimestamp(start // NS, timezone.utc):%Y-%m-%dT%H:%M:%SZ}"
                 if w is None or h is None:
                     problems.append(f"{where}: {'missing from the API' if h is None else 'served but no trades imply it'}")
                     continue
@@ -236,15 +340,15 @@ def main():
                     if h[f] != w[f]:
                         problems.append(f"{where}: {f} served {h[f]} expected {w[f]}")
     books = 0
-    for pid, b in sorted(model.books.items()):
+    for (ex, pid), b in sorted(model.books.items()):
         if not b["ok"]:
             continue
-        served = get(a.api, "/api/v1/book", exchange="coinbase", symbol=pid, depth=a.depth)
+        served = get(a.api, "/api/v1/book", exchange=ex, symbol=pid, depth=a.depth)
         for side, rev in (("bids", True), ("asks", False)):
             want = [(p, v[2]) for p, v in sorted(b[side].items(), reverse=rev)[: a.depth]]
             have = [(Decimal(p), Decimal(s)) for p, s in served[side]]
             if want != have:
-                problems.append(f"{pid} book {side}: served {served[side][:3]}... expected {[[str(p), str(s)] for p, s in want[:3]]}...")
+                problems.append(f"{ex} {pid} book {side}: served {served[side][:3]}... expected {[[str(p), str(s)] for p, s in want[:3]]}...")
         books += 1
     if problems:
         print(f"MISMATCH: {len(problems)} difference(s)")

@@ -45,10 +45,15 @@ pub fn run(cmd: &mut Command) -> String {
 
 /// Writes a Coinbase capture with the shared generator.
 pub fn generate(dir: &Path, seed: u64, frames: u64, symbols: u32, hours: f64) -> PathBuf {
-    let out = dir.join(format!("cb-{seed}.jsonl"));
+    generate_for("coinbase", dir, seed, frames, symbols, hours)
+}
+
+/// Writes a capture of `exchange` (`coinbase` or `binance`) with the shared generator.
+pub fn generate_for(exchange: &str, dir: &Path, seed: u64, frames: u64, symbols: u32, hours: f64) -> PathBuf {
+    let out = dir.join(format!("{exchange}-{seed}.jsonl"));
     run(Command::new("python3")
         .arg(gen_capture())
-        .args(["--exchange", "coinbase", "--seed", &seed.to_string()])
+        .args(["--exchange", exchange, "--seed", &seed.to_string()])
         .args(["--frames", &frames.to_string(), "--symbols", &symbols.to_string(), "--hours", &hours.to_string(), "--out"])
         .arg(&out));
     out
