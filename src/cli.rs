@@ -101,6 +101,11 @@ pub struct ReplayArgs {
     /// Never draw a progress bar (it is drawn only when stderr is a terminal anyway).
     #[arg(long)]
     pub no_progress: bool,
+    /// Decode and aggregate on one thread (by default, with two or more
+    /// cores available, decoding runs beside the engine; the result is
+    /// identical either way).
+    #[arg(long)]
+    pub single_thread: bool,
     /// Also write the summary as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub summary_json: Option<PathBuf>,

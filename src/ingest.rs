@@ -14,6 +14,95 @@ use marketpipe_model::{Exchange, InstrumentKey, MarketEvent, Timestamp};
 use marketpipe_venues::{decoder_for, DecodeError, Decoded, VenueDecoder};
 use rustc_hash::{FxHashMap, FxHashSet};
 
+/// Where ingest sends what it decoded: the engine itself, or a batch that
+/// another thread applies to the engine in the same order (see `replay`).
+pub trait EngineSink {
+    /// Moves the engine's clock (each record's receive time).
+    fn advance_clock(&mut self, now: Timestamp);
+    /// Applies one event.
+    fn apply(&mut self, event: MarketEvent);
+    /// Stops applying deltas to a book until its next snapshot.
+    fn mark_resyncing(&mut self, key: &InstrumentKey);
+    /// Marks a book stale until its next snapshot.
+    fn mark_stale(&mut self, key: &InstrumentKey);
+}
+
+impl EngineSink for Engine {
+    #[inline]
+    fn advance_clock(&mut self, now: Timestamp) {
+        Engine::advance_clock(self, now);
+    }
+
+    #[inline]
+    fn apply(&mut self, event: MarketEvent) {
+        Engine::apply(self, event);
+    }
+
+    fn mark_resyncing(&mut self, key: &InstrumentKey) {
+        Engine::mark_resyncing(self, key);
+    }
+
+    fn mark_stale(&mut self, key: &InstrumentKey) {
+        Engine::mark_stale(self, key);
+    }
+}
+
+/// One call on an [`EngineSink`], recorded for another thread.
+///
+/// Nearly every op is an `Apply`, so its size is the enum's anyway; boxing
+/// the event would add an allocation per event to save nothing.
+#[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum EngineOp {
+    /// [`EngineSink::advance_clock`].
+    AdvanceClock(Timestamp),
+    /// [`EngineSink::apply`].
+    Apply(MarketEvent),
+    /// [`EngineSink::mark_resyncing`].
+    MarkResyncing(InstrumentKey),
+    /// [`EngineSink::mark_stale`].
+    MarkStale(InstrumentKey),
+}
+
+impl EngineOp {
+    /// Performs the call on `engine`.
+    #[inline]
+    pub fn replay_on(self, engine: &mut Engine) {
+        match self {
+            EngineOp::AdvanceClock(now) => engine.advance_clock(now),
+            EngineOp::Apply(event) => engine.apply(event),
+            EngineOp::MarkResyncing(key) => engine.mark_resyncing(&key),
+            EngineOp::MarkStale(key) => engine.mark_stale(&key),
+        }
+    }
+}
+
+impl EngineSink for Vec<EngineOp> {
+    #[inline]
+    fn advance_clock(&mut self, now: Timestamp) {
+        // Consecutive clock moves collapse into the last one: nothing reads
+        // the engine between them, and windows close the same at the later
+        // time as in two steps (the clock only moves forward).
+        match self.last_mut() {
+            Some(EngineOp::AdvanceClock(t)) => *t = now,
+            _ => self.push(EngineOp::AdvanceClock(now)),
+        }
+    }
+
+    #[inline]
+    fn apply(&mut self, event: MarketEvent) {
+        self.push(EngineOp::Apply(event));
+    }
+
+    fn mark_resyncing(&mut self, key: &InstrumentKey) {
+        self.push(EngineOp::MarkResyncing(key.clone()));
+    }
+
+    fn mark_stale(&mut self, key: &InstrumentKey) {
+        self.push(EngineOp::MarkStale(key.clone()));
+    }
+}
+
 /// Counts by key for the handful of keys a counter here ever sees (record
 /// kinds, message types, reasons): a short vector scanned from the front.
 /// Counting happens several times per record, and hashing a label cost
@@ -133,7 +222,7 @@ impl Ingest {
     }
 
     /// Handles one line of a capture.
-    pub fn line(&mut self, line: Line<'_>, engine: &mut Engine) {
+    pub fn line<E: EngineSink>(&mut self, line: Line<'_>, engine: &mut E) {
         self.counters.records += 1;
         let bytes = match line {
             Line::TooLong(len) => {
@@ -165,7 +254,7 @@ impl Ingest {
     /// data record that decodes cleanly; returns whether it did. On `false`
     /// nothing was counted, applied or changed, and the caller takes the
     /// strict path.
-    fn unchecked_record(&mut self, record: &CaptureRecord<'_>, engine: &mut Engine) -> bool {
+    fn unchecked_record<E: EngineSink>(&mut self, record: &CaptureRecord<'_>, engine: &mut E) -> bool {
         let (Some(payload), Ok(exchange)) = (record.data, record.exchange.parse::<Exchange>()) else {
             return false;
         };
@@ -199,7 +288,7 @@ impl Ingest {
     }
 
     /// Handles one parsed record.
-    pub fn record(&mut self, record: &CaptureRecord<'_>, engine: &mut Engine) {
+    pub fn record<E: EngineSink>(&mut self, record: &CaptureRecord<'_>, engine: &mut E) {
         self.counters.by_kind.add(record.kind.as_str());
         let Ok(exchange) = record.exchange.parse::<Exchange>() else {
             tracing::debug!(exchange = %record.exchange, "skipped record of an unknown exchange");
@@ -223,7 +312,7 @@ impl Ingest {
     /// Handles one record of live operation, exactly as [`Ingest::record`]
     /// would handle it read back from the archive; `observe` sees every
     /// event before the engine does (the live pipeline watches trade ids).
-    pub fn live(&mut self, record: &LiveRecord, engine: &mut Engine, observe: &mut dyn FnMut(&MarketEvent)) {
+    pub fn live<E: EngineSink>(&mut self, record: &LiveRecord, engine: &mut E, observe: &mut dyn FnMut(&MarketEvent)) {
         self.counters.records += 1;
         let (kind, conn, url, payload) = match &record.body {
             LiveBody::Ws { conn, text } => (RecordKind::Ws, Some(*conn), None, text.as_str()),
@@ -243,7 +332,7 @@ impl Ingest {
 
     /// Decodes a `ws` or `rest` payload and applies its events.
     #[allow(clippy::too_many_arguments)]
-    fn payload<F: FnMut(&MarketEvent) + ?Sized>(
+    fn payload<E: EngineSink, F: FnMut(&MarketEvent) + ?Sized>(
         &mut self,
         exchange: Exchange,
         kind: RecordKind,
@@ -251,7 +340,7 @@ impl Ingest {
         url: Option<&str>,
         payload: &str,
         recv: Timestamp,
-        engine: &mut Engine,
+        engine: &mut E,
         observe: &mut F,
     ) {
         match self.decode(exchange, kind, url, payload, recv) {
@@ -270,7 +359,7 @@ impl Ingest {
     /// levels stay visible, flagged as no longer updated. Any other close
     /// (the exchange dropped us, an error) is followed by an immediate
     /// reconnect, and they are marked `resyncing`.
-    fn connection_closed(&mut self, exchange: Exchange, conn: Option<u64>, reason: Option<&str>, engine: &mut Engine) {
+    fn connection_closed<E: EngineSink>(&mut self, exchange: Exchange, conn: Option<u64>, reason: Option<&str>, engine: &mut E) {
         let Some(books) = conn.and_then(|c| self.books_by_conn.remove(&(exchange, c))) else { return };
         let stale = reason.is_none_or(|r| r.starts_with("watchdog") || r.starts_with("shutdown"));
         for key in &books {
@@ -314,7 +403,13 @@ impl Ingest {
 
     /// Applies the decoded events. Generic over `observe` so that replay's
     /// no-op observer compiles away (a call per event otherwise).
-    fn apply<F: FnMut(&MarketEvent) + ?Sized>(&mut self, engine: &mut Engine, exchange: Exchange, conn: Option<u64>, observe: &mut F) {
+    fn apply<E: EngineSink, F: FnMut(&MarketEvent) + ?Sized>(
+        &mut self,
+        engine: &mut E,
+        exchange: Exchange,
+        conn: Option<u64>,
+        observe: &mut F,
+    ) {
         for event in self.events.drain(..) {
             self.counters.events.add(event.kind());
             if let (MarketEvent::BookSnapshot(snapshot), Some(conn)) = (&event, conn) {

@@ -1,13 +1,17 @@
 //! `marketpipe replay`: captures through the pipeline into the store.
 //!
-//! Single-threaded on purpose: decoding and the engine are deterministic and
-//! fast enough that one core sustains over a million records a second, and
-//! one thread means one order of events, so two replays of the same capture
-//! leave identical tables.
+//! Two stages in sequence: reading and decoding on one thread, the engine
+//! and the store on another, joined by a bounded channel of op batches in
+//! capture order. Decoding was about half of replay time and the engine
+//! plus store the other half, so on two cores they overlap; the order of
+//! events is the capture's either way, so two replays of the same capture
+//! leave identical tables, and so does `--single-thread` (one thread doing
+//! both, the same code path the live pipeline uses).
 
 use std::{
     io::IsTerminal,
     path::{Path, PathBuf},
+    sync::mpsc,
     time::{Duration, Instant},
 };
 
@@ -17,12 +21,27 @@ use marketpipe_capture::CaptureReader;
 use marketpipe_engine::{Engine, EngineConfig, EngineCounters, EngineOutput};
 use marketpipe_store::{sqlite::SqliteStore, WriteBatch};
 
-use crate::ingest::{Ingest, IngestCounters};
+use crate::ingest::{EngineOp, EngineSink, Ingest, IngestCounters};
 
 /// Records between two drains of the engine into the store. Large enough
 /// that store writes are a rounding error, small enough that a replay's
 /// memory does not grow with the capture (only changed rows are held).
 const DRAIN_EVERY: u64 = 1 << 17;
+
+/// Records per batch handed from the decoding thread to the engine thread:
+/// large enough that the hand-off costs nothing per record, small enough
+/// that both threads stay busy.
+const BATCH_RECORDS: u64 = 2048;
+
+/// Batches in flight between the threads (bounded: a slow engine holds
+/// the reader back instead of growing memory).
+const BATCHES_IN_FLIGHT: usize = 4;
+
+/// One hand-off: ops in capture order, and how many records they came from.
+struct Batch {
+    ops: Vec<EngineOp>,
+    records: u64,
+}
 
 /// What a replay did, for the summary.
 #[derive(Debug)]
@@ -58,24 +77,106 @@ pub struct WrittenCounts {
     pub batches: u64,
 }
 
-/// Replays `files` in order into the store at `data_dir`.
-pub fn run(files: &[PathBuf], data_dir: &Path, config: EngineConfig, progress: bool) -> Result<ReplaySummary> {
+/// Replays `files` in order into the store at `data_dir`, on two threads
+/// unless `single_thread`.
+pub fn run(files: &[PathBuf], data_dir: &Path, config: EngineConfig, progress: bool, single_thread: bool) -> Result<ReplaySummary> {
     let started = Instant::now();
     let store = SqliteStore::open(data_dir).with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
     let mut engine = Engine::new(config).context("invalid engine settings")?;
-    let mut ingest = Ingest::new();
     let mut sink = Sink { store, output: EngineOutput::default(), batch: WriteBatch::default(), written: WrittenCounts::default() };
-
     let total_bytes: u64 = files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
     let bar = progress_bar(progress, total_bytes);
-    let mut done_bytes = 0u64;
-    let mut read_errors = Vec::new();
-    for file in files {
-        let mut reader = CaptureReader::open(file).with_context(|| format!("cannot open capture {}", file.display()))?;
+
+    let decoded = if single_thread {
         let mut since_drain = 0u64;
+        let mut drain_error = None;
+        let decoded = decode(files, bar.as_ref(), &mut engine, |engine, records| {
+            since_drain += records;
+            if since_drain >= DRAIN_EVERY && drain_error.is_none() {
+                since_drain = 0;
+                drain_error = sink.drain(engine).err();
+            }
+            drain_error.is_none()
+        })?;
+        if let Some(e) = drain_error {
+            return Err(e);
+        }
+        decoded
+    } else {
+        std::thread::scope(|scope| -> Result<Decoded> {
+            let (full_tx, full_rx) = mpsc::sync_channel::<Batch>(BATCHES_IN_FLIGHT);
+            let (empty_tx, empty_rx) = mpsc::channel::<Vec<EngineOp>>();
+            let bar = bar.as_ref();
+            let decoder = scope.spawn(move || {
+                let mut ops = Vec::new();
+                decode(files, bar, &mut ops, |ops, records| {
+                    let next = empty_rx.try_recv().unwrap_or_default();
+                    // A send fails only if the engine thread stopped (a store
+                    // error): stop reading, the error is reported from there.
+                    full_tx.send(Batch { ops: std::mem::replace(ops, next), records }).is_ok()
+                })
+            });
+            let mut since_drain = 0u64;
+            let mut result = Ok(());
+            for mut batch in full_rx.iter() {
+                for op in batch.ops.drain(..) {
+                    op.replay_on(&mut engine);
+                }
+                let _ = empty_tx.send(batch.ops);
+                since_drain += batch.records;
+                if since_drain >= DRAIN_EVERY {
+                    since_drain = 0;
+                    result = sink.drain(&mut engine);
+                    if result.is_err() {
+                        break;
+                    }
+                }
+            }
+            // Dropping the receiver unblocks a decoder waiting to send.
+            drop(full_rx);
+            let decoded = decoder.join().map_err(|_| anyhow::anyhow!("the decoding thread panicked"))??;
+            result.map(|()| decoded)
+        })?
+    };
+    // Windows still open at the end are stored as they stand, final: false.
+    sink.drain(&mut engine)?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    Ok(ReplaySummary {
+        files: files.to_vec(),
+        ingest: decoded.counters,
+        engine: engine.counters().clone(),
+        written: sink.written,
+        read_errors: decoded.read_errors,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// What the decoding stage reports.
+struct Decoded {
+    counters: IngestCounters,
+    read_errors: Vec<(PathBuf, String)>,
+}
+
+/// Reads and decodes every file into `out`, calling `flush(out, records)`
+/// every [`BATCH_RECORDS`] records and at the end; stops early when `flush`
+/// returns `false`.
+fn decode<E: EngineSink>(
+    files: &[PathBuf],
+    bar: Option<&ProgressBar>,
+    out: &mut E,
+    mut flush: impl FnMut(&mut E, u64) -> bool,
+) -> Result<Decoded> {
+    let mut ingest = Ingest::new();
+    let mut read_errors = Vec::new();
+    let mut done_bytes = 0u64;
+    let mut pending = 0u64;
+    'files: for file in files {
+        let mut reader = CaptureReader::open(file).with_context(|| format!("cannot open capture {}", file.display()))?;
         loop {
             match reader.next_line() {
-                Ok(Some(line)) => ingest.line(line, &mut engine),
+                Ok(Some(line)) => ingest.line(line, out),
                 Ok(None) => break,
                 Err(e) => {
                     // A segment cut off by a crash: keep everything before the cut.
@@ -84,11 +185,12 @@ pub fn run(files: &[PathBuf], data_dir: &Path, config: EngineConfig, progress: b
                     break;
                 }
             }
-            since_drain += 1;
-            if since_drain == DRAIN_EVERY {
-                since_drain = 0;
-                sink.drain(&mut engine)?;
-                if let Some(bar) = &bar {
+            pending += 1;
+            if pending == BATCH_RECORDS {
+                if !flush(out, std::mem::take(&mut pending)) {
+                    break 'files;
+                }
+                if let Some(bar) = bar.filter(|_| ingest.counters().records % DRAIN_EVERY < BATCH_RECORDS) {
                     bar.set_position(done_bytes + reader.file_position());
                     bar.set_message(format!("{} records", ingest.counters().records));
                 }
@@ -96,19 +198,8 @@ pub fn run(files: &[PathBuf], data_dir: &Path, config: EngineConfig, progress: b
         }
         done_bytes += reader.file_len();
     }
-    // Windows still open at the end are stored as they stand, final: false.
-    sink.drain(&mut engine)?;
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    Ok(ReplaySummary {
-        files: files.to_vec(),
-        ingest: ingest.counters().clone(),
-        engine: engine.counters().clone(),
-        written: sink.written,
-        read_errors,
-        elapsed: started.elapsed(),
-    })
+    flush(out, pending);
+    Ok(Decoded { counters: ingest.counters().clone(), read_errors })
 }
 
 struct Sink {

@@ -160,6 +160,11 @@ fn garbage_lines_change_nothing_and_replays_are_idempotent() {
     let before = dump(&clean_data);
     replay(&[&clean], &clean_data);
     assert_eq!(before, dump(&clean_data), "a second replay changed the tables");
+
+    // one thread or two (decoding beside the engine), the tables are the same
+    let single = dir.path().join("single");
+    run(bin().arg("replay").arg(&dirty).arg("--data-dir").arg(&single).arg("--single-thread"));
+    assert_eq!(dump(&dirty_data), dump(&single), "--single-thread gave other tables");
 }
 
 #[test]

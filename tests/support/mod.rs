@@ -99,9 +99,14 @@ impl Server {
     pub fn raw(&self, method: &str, target: &str) -> (u16, String) {
         let mut s = TcpStream::connect(&self.addr).expect("connect");
         s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-        write!(s, "{method} {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", self.addr).expect("send");
+        // One write, and a failed one tolerated: for an invalid request line
+        // the server may answer 400 and close before reading the rest, and
+        // that answer is what the test wants.
+        let request = format!("{method} {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", self.addr);
+        let _ = s.write_all(request.as_bytes());
         let mut resp = Vec::new();
-        s.read_to_end(&mut resp).expect("read");
+        // A reset after the answer was sent still leaves the answer read.
+        let _ = s.read_to_end(&mut resp);
         let text = String::from_utf8_lossy(&resp).into_owned();
         let status = text.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
         let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
