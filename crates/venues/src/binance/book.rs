@@ -3,7 +3,7 @@
 //! sync logic in [`super::sync`] orders.
 //!
 //! Level arrays are kept as raw JSON by the frame parse and read by the
-//! fast scanner in [`super::scan`] when they have the usual form, or by
+//! fast scanner in [`crate::wire::scan`] when they have the usual form, or by
 //! serde when they do not. Both agree on errors: JSON-shape errors (a
 //! number where a string belongs, a level of the wrong length) are
 //! [`DecodeError::InvalidJson`] and win over semantic ones (a bad price), of
@@ -15,10 +15,9 @@ use serde_json::value::RawValue;
 
 use super::{
     de::{self, json_error, OptStr, OptU64, Str},
-    scan,
     sync::{DepthUpdate, SnapshotBody},
 };
-use crate::DecodeError;
+use crate::{wire::scan, DecodeError};
 
 /// One diff depth event: every level whose quantity changed between update
 /// ids `U` and `u` (inclusive), with its new **absolute** quantity; `"0"`

@@ -20,11 +20,12 @@
 
 use std::borrow::Cow;
 
+use crate::wire::scan::find_string_special;
+
 use super::{
     book::{DepthUpdateMsg, RawJson},
     de::{OptBool, OptStr, OptU64, Str},
     message::{stream_kind, Kind, Sink},
-    scan::find_string_special,
     ticker::BookTickerMsg,
     trade::AggTradeMsg,
 };

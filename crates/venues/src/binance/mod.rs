@@ -43,7 +43,6 @@ mod fast;
 mod message;
 mod registry;
 mod rest;
-mod scan;
 mod sync;
 mod ticker;
 mod trade;

@@ -2,7 +2,7 @@
 //! (shared by the `level2`, `level2_batch` and `level2_50` channels).
 //!
 //! The frame parse keeps the level arrays as raw JSON; they are then read by
-//! the fast scanner in [`super::scan`] when they have the usual form, or by
+//! the fast scanner in [`crate::wire::scan`] when they have the usual form, or by
 //! the serde visitors below when they do not. Both convert each level as
 //! they go, with no intermediate vector of strings, and both treat errors
 //! alike: JSON-shape errors (a number where a string belongs, a level of
@@ -20,11 +20,11 @@ use serde::{
 };
 use serde_json::value::RawValue;
 
-use super::{
-    de::{self, json_error, OptStr},
-    scan::{self, StrTuple},
+use super::de::{self, json_error, OptStr};
+use crate::{
+    wire::scan::{self, StrTuple},
+    DecodeError,
 };
-use crate::DecodeError;
 
 /// The full level-2 book, sent once per product after subscribing to a
 /// level-2 channel. Each level is `[price, size]`; Coinbase sends no

@@ -27,7 +27,6 @@ mod de;
 mod message;
 mod registry;
 mod rest;
-mod scan;
 pub mod session;
 mod ticker;
 mod trade;
