@@ -33,20 +33,27 @@ const ARCHIVE_FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// it (a store outage) the oldest are not measured rather than held.
 const MAX_PENDING_LATENCIES: usize = 100_000;
 
+/// What the pipeline holds for one connected exchange.
+struct FeedLink {
+    /// Trade-id gap detection, fed by websocket trades only (backfill pages
+    /// arrive newest first and would look like jumps).
+    gaps: GapDetector,
+    /// Where gaps (and warm starts) go.
+    backfill: mpsc::Sender<Gap>,
+    /// Asks the feed for a fresh snapshot of an inconsistent book.
+    resyncer: Resyncer,
+    /// Whether the first trade of each product triggers a warm start.
+    warm_start: bool,
+}
+
 /// Everything the consumer task owns.
 pub struct Pipeline {
     ingest: Ingest,
     engine: Engine,
     store: SqliteStore,
     archive: Option<ArchiveWriter>,
-    /// One trade-id gap detector per exchange, fed by websocket trades only
-    /// (backfill pages arrive newest first and would look like jumps).
-    gaps: FxHashMap<Exchange, GapDetector>,
-    /// Where gaps go; one backfiller per exchange.
-    backfill: FxHashMap<Exchange, mpsc::Sender<Gap>>,
-    resyncers: FxHashMap<Exchange, Resyncer>,
-    /// Exchanges whose first trade of each product triggers a warm start.
-    warm_starts: FxHashMap<Exchange, bool>,
+    /// Each connected exchange's gap detector, backfiller and resync handle.
+    feeds: FxHashMap<Exchange, FeedLink>,
     output: EngineOutput,
     /// Rows not yet written: a failed write is retried with the next one,
     /// so a store hiccup loses nothing.
@@ -66,10 +73,7 @@ impl Pipeline {
             engine,
             store,
             archive,
-            gaps: FxHashMap::default(),
-            backfill: FxHashMap::default(),
-            resyncers: FxHashMap::default(),
-            warm_starts: FxHashMap::default(),
+            feeds: FxHashMap::default(),
             output: EngineOutput::default(),
             batch: WriteBatch::default(),
             pending_latency: Vec::new(),
@@ -83,10 +87,7 @@ impl Pipeline {
     /// trade-id gaps and, with `warm_start`, the trades before the first
     /// one seen of each product).
     pub fn attach(&mut self, exchange: Exchange, resyncer: Resyncer, backfill: mpsc::Sender<Gap>, warm_start: bool) {
-        self.gaps.insert(exchange, GapDetector::new(exchange));
-        self.warm_starts.insert(exchange, warm_start);
-        self.resyncers.insert(exchange, resyncer);
-        self.backfill.insert(exchange, backfill);
+        self.feeds.insert(exchange, FeedLink { gaps: GapDetector::new(exchange), backfill, resyncer, warm_start });
     }
 
     /// Consumes records until every sender is gone, writing at least every
@@ -134,25 +135,24 @@ impl Pipeline {
         let from_rest = matches!(record.body, LiveBody::Rest { .. });
         let new_before = self.new_trades();
         let mut carried_trade = false;
-        let (mut gaps, backfill) = (self.gaps.get_mut(&record.exchange), self.backfill.get(&record.exchange));
-        let warm_start = self.warm_starts.get(&record.exchange).copied().unwrap_or(false);
+        let mut feed = self.feeds.get_mut(&record.exchange);
         let mut observe = |event: &MarketEvent| {
             let MarketEvent::Trade(trade) = event else { return };
             carried_trade = true;
-            let (Some(gaps), Some(backfill), Some(id)) = (gaps.as_deref_mut(), backfill, trade.id.as_u64()) else { return };
+            let (Some(feed), Some(id)) = (feed.as_deref_mut(), trade.id.as_u64()) else { return };
             if !from_ws {
                 return;
             }
             // Coinbase native product ids are the normalized symbols.
             let product = trade.instrument.symbol.as_str();
-            let first = gaps.last_id(product).is_none();
-            let gap = match gaps.observe(product, id) {
+            let first = feed.gaps.last_id(product).is_none();
+            let gap = match feed.gaps.observe(product, id) {
                 Some(gap) => gap,
-                None if first && warm_start => Gap::warm_start(product, id),
+                None if first && feed.warm_start => Gap::warm_start(product, id),
                 None => return,
             };
             tracing::info!(exchange = %record.exchange, product, missing = gap.missing(), warm_start = gap.is_warm_start(), "backfilling trades");
-            if backfill.try_send(gap).is_err() {
+            if feed.backfill.try_send(gap).is_err() {
                 telemetry::channel_drop("backfill_requests");
                 tracing::warn!(exchange = %record.exchange, product, "backfill queue full; trades not backfilled");
             }
@@ -178,7 +178,7 @@ impl Pipeline {
         self.engine.advance_clock(now());
         self.engine.drain(&mut self.output);
         for key in self.output.resync_requests.drain(..) {
-            let asked = self.resyncers.get(&key.exchange).is_some_and(|r| r.resync(key.symbol.as_str()));
+            let asked = self.feeds.get(&key.exchange).is_some_and(|f| f.resyncer.resync(key.symbol.as_str()));
             tracing::warn!(instrument = %key, asked, "book inconsistent; resyncing from a fresh snapshot");
         }
         let (out, batch) = (&mut self.output, &mut self.batch);
