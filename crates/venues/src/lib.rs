@@ -54,6 +54,12 @@ pub enum Decoded {
         /// The exchange's reason, where it gives one.
         reason: Option<String>,
     },
+    /// A connection-level message with no market data (KuCoin's `welcome`
+    /// and `pong`): proof the connection is alive, nothing else.
+    Control {
+        /// Wire message type.
+        msg: &'static str,
+    },
     /// A REST response was decoded. `endpoint` names which one
     /// (`products`, `trades`, ...), for counters.
     Rest {
@@ -66,7 +72,7 @@ impl Decoded {
     /// A short stable label: the wire message type or endpoint.
     pub fn label(&self) -> &'static str {
         match self {
-            Decoded::Market { msg } => msg,
+            Decoded::Market { msg } | Decoded::Control { msg } => msg,
             Decoded::Subscriptions { .. } => "subscriptions",
             Decoded::Heartbeat { .. } => "heartbeat",
             Decoded::ExchangeError { .. } => "error",

@@ -13,9 +13,7 @@
 //!   snapshot, [`MarketEvent::BookReset`] when it loses sync (see Order
 //!   books below)
 //! - `welcome`, `ack`, `pong`, `error` -> the control variants of
-//!   [`Decoded`] (`welcome` and `pong` have no variant of their own and
-//!   are reported as `Decoded::Market { msg: "welcome" | "pong" }` with no
-//!   events)
+//!   [`Decoded`] (`welcome` and `pong` as `Decoded::Control`, with no events)
 //! - REST `GET /api/v2/symbols` (or v1), `/api/v2/symbols/{symbol}` ->
 //!   [`MarketEvent::Product`]; `GET /api/v1/market/orderbook/level2_20`,
 //!   `level2_50`, `level2_100`, `/api/v3/market/orderbook/level2` (and its
@@ -373,8 +371,8 @@ impl VenueDecoder for KucoinDecoder {
         let frame: WsFrame<'_> = serde_json::from_str(frame).map_err(json_error)?;
         match de::required_str(&frame.kind, "type")? {
             "message" => self.message(&frame, recv, out),
-            "welcome" => Ok(Decoded::Market { msg: "welcome" }),
-            "pong" => Ok(Decoded::Market { msg: "pong" }),
+            "welcome" => Ok(Decoded::Control { msg: "welcome" }),
+            "pong" => Ok(Decoded::Control { msg: "pong" }),
             "ack" => Ok(Decoded::Subscriptions { channels: control::ack_channels(frame.id)? }),
             "error" => {
                 let data = match frame.data {

@@ -146,8 +146,8 @@ fn level_arrays_in_unusual_but_valid_json_decode_the_same() {
 #[test]
 fn welcome_and_pong_are_control_frames_without_events() {
     let mut d = KucoinDecoder::new();
-    assert_eq!(ws(&mut d, &fixture("welcome.json")), (Ok(Decoded::Market { msg: "welcome" }), vec![]));
-    assert_eq!(ws(&mut d, &fixture("pong.json")), (Ok(Decoded::Market { msg: "pong" }), vec![]));
+    assert_eq!(ws(&mut d, &fixture("welcome.json")), (Ok(Decoded::Control { msg: "welcome" }), vec![]));
+    assert_eq!(ws(&mut d, &fixture("pong.json")), (Ok(Decoded::Control { msg: "pong" }), vec![]));
     assert_eq!(d.product_count(), 0);
 }
 
