@@ -87,6 +87,7 @@ struct Running {
 /// Runs the live pipeline until `shutdown` resolves. `on_ready` receives
 /// the API's bound address once everything is up.
 pub async fn run(settings: LiveSettings, shutdown: impl Future<Output = ()>, on_ready: impl FnOnce(SocketAddr)) -> Result<()> {
+    let mut shutdown = std::pin::pin!(shutdown);
     marketpipe_live::install_crypto_provider();
     let metrics = telemetry::install()?;
     std::fs::create_dir_all(&settings.data_dir).with_context(|| format!("cannot create data directory {}", settings.data_dir.display()))?;
@@ -123,7 +124,17 @@ pub async fn run(settings: LiveSettings, shutdown: impl Future<Output = ()>, on_
         }
         // Product metadata goes through the channel like everything else,
         // so it is archived and decoded in order, before any frame.
-        fetch_products(&config, &records_tx).await;
+        // An unreachable REST host can take its full timeout, three times:
+        // a stop requested meanwhile is honoured at once (nothing has been
+        // received yet, so there is nothing to flush).
+        tokio::select! {
+            () = fetch_products(&config, &records_tx) => {}
+            () = &mut shutdown => {
+                tracing::info!("stopped during start-up");
+                let _ = api_stop.send(());
+                return Ok(());
+            }
+        }
         let backfill_config =
             BackfillConfig { warm_start_pages: feed.warm_start_pages, ..BackfillConfig::for_feed(protocol.as_ref(), &config) };
         let (gap_tx, gap_rx) = mpsc::channel(GAP_CHANNEL);
