@@ -60,11 +60,6 @@ pub struct CaptureRecord<'a> {
     pub url: Option<Cow<'a, str>>,
     /// The payload as raw JSON text, verbatim.
     pub data: Option<&'a str>,
-    /// Whether `data` has been checked to be exactly one JSON value. It is
-    /// `false` only for records from [`parse_record_unchecked`], whose
-    /// consumer must reject a payload that is not (decoders parse it fully
-    /// anyway, which is the point).
-    pub validated: bool,
 }
 
 impl<'a> CaptureRecord<'a> {
@@ -129,7 +124,6 @@ pub fn parse_record(line: &[u8]) -> Result<CaptureRecord<'_>, RecordError> {
         conn: wire.conn,
         url: wire.url,
         data: wire.data.map(RawValue::get),
-        validated: true,
     })
 }
 
@@ -140,7 +134,7 @@ pub fn parse_record(line: &[u8]) -> Result<CaptureRecord<'_>, RecordError> {
 /// {"recv_ns":N,"exchange":"E","kind":"K"[,"conn":N][,"url":"U"],"data":{...}}
 /// ```
 ///
-/// without validating the payload (`validated` is `false`). Returns `None`
+/// without validating the payload. Returns `None`
 /// for anything else, including whitespace, escapes in the envelope
 /// strings, or a payload that is not an object or array; the caller then
 /// uses [`parse_record`].
@@ -183,7 +177,7 @@ pub fn parse_record_unchecked(line: &[u8]) -> Option<CaptureRecord<'_>> {
     if !matches!(bytes.first(), Some(b'{' | b'[')) || !matches!(bytes.last(), Some(b'}' | b']')) {
         return None;
     }
-    Some(CaptureRecord { recv: Timestamp(recv), exchange: Cow::Borrowed(exchange), kind, conn, url, data: Some(data), validated: false })
+    Some(CaptureRecord { recv: Timestamp(recv), exchange: Cow::Borrowed(exchange), kind, conn, url, data: Some(data) })
 }
 
 /// A cursor for [`parse_record_unchecked`]: accepts only what `serde_json`
@@ -293,7 +287,6 @@ mod tests {
             let fast = parse_record_unchecked(line).unwrap_or_else(|| panic!("{}", String::from_utf8_lossy(line)));
             let strict = parse_record(line).unwrap();
             assert_eq!(view(&fast), view(&strict));
-            assert!(!fast.validated && strict.validated);
         }
     }
 
