@@ -100,12 +100,14 @@ impl Pipeline {
             // still gets its write every FLUSH_EVERY.
             tokio::select! {
                 biased;
-                _ = tick.tick() => self.flush().await,
+                _ = tick.tick() => {
+                    // Sampled per flush rather than per record: the gauge is
+                    // read far less often than records arrive.
+                    telemetry::channel_depth("records", records.max_capacity() - records.capacity());
+                    self.flush().await;
+                }
                 record = records.recv() => match record {
-                    Some(record) => {
-                        self.handle(&record);
-                        telemetry::channel_depth("records", records.max_capacity() - records.capacity());
-                    }
+                    Some(record) => self.handle(&record),
                     None => break,
                 },
             }
