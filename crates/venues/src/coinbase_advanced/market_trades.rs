@@ -153,3 +153,25 @@ pub(crate) fn market_trades(
     }
     Ok(())
 }
+
+/// Just the trade ids of a page, for a poller's bookkeeping.
+#[derive(Debug, Deserialize)]
+struct IdsWire<'a> {
+    #[serde(borrow, default)]
+    trades: Option<Vec<IdWire<'a>>>,
+}
+
+/// One trade's id.
+#[derive(Debug, Deserialize)]
+struct IdWire<'a> {
+    #[serde(borrow, default)]
+    trade_id: OptStr<'a>,
+}
+
+/// The trade ids of a market trades page, in page order, checked as the
+/// decoder checks them. Cheap: nothing else of the page is read or
+/// validated, so a page that passes here may still fail to decode.
+pub(crate) fn market_trade_ids(body: &str) -> Result<Vec<TradeId>, DecodeError> {
+    let wire: IdsWire<'_> = serde_json::from_str(body).map_err(json_error)?;
+    de::required(wire.trades, "trades")?.iter().map(|t| de::trade_id(de::required(t.trade_id.get(), "trade_id")?, "trade_id")).collect()
+}

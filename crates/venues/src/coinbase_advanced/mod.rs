@@ -43,10 +43,42 @@ mod market_trades;
 mod product;
 mod registry;
 
-use marketpipe_model::{Exchange, InstrumentKey, MarketEvent, Product, Timestamp};
+use marketpipe_model::{Exchange, InstrumentKey, MarketEvent, Product, Timestamp, TradeId};
 
 use self::registry::Registry;
-use crate::{wire::de::bounded, DecodeError, Decoded, VenueDecoder};
+use crate::{session::push_path_segment, wire::de::bounded, DecodeError, Decoded, VenueDecoder};
+
+/// The public REST API base URL (no trailing slash).
+pub const DEFAULT_REST_URL: &str = "https://api.coinbase.com";
+
+/// The most trades one market trades request may ask for.
+pub const MAX_MARKET_TRADES_LIMIT: usize = 1000;
+
+/// The URL of the public product list under `rest_url` (a base URL such as
+/// [`DEFAULT_REST_URL`], without a trailing slash).
+pub fn products_url(rest_url: &str) -> String {
+    format!("{rest_url}{}", PREFIXES[0])
+}
+
+/// The URL of `product`'s newest `limit` market trades under `rest_url`
+/// (the product id percent-encoded, so a bad configured id cannot change
+/// the path).
+pub fn market_trades_url(rest_url: &str, product: &str, limit: usize) -> String {
+    let mut url = products_url(rest_url);
+    url.push('/');
+    push_path_segment(&mut url, product);
+    url.push_str("/ticker?limit=");
+    url.push_str(&limit.to_string());
+    url
+}
+
+/// The trade ids of a market trades response body, in page order (newest
+/// first, as served), each read as the decoder reads it: a numeric string
+/// is [`TradeId::Num`]. For a poller's bookkeeping (new trades, missed
+/// windows); nothing else of the body is checked.
+pub fn market_trade_ids(body: &str) -> Result<Vec<TradeId>, DecodeError> {
+    market_trades::market_trade_ids(body)
+}
 
 /// The path prefixes of the public market endpoints and of their
 /// authenticated twins, which answer in the same shapes.
@@ -196,6 +228,26 @@ mod tests {
         ] {
             assert_eq!(route(url).unwrap_err().reason(), "unknown_endpoint", "{url}");
         }
+    }
+
+    #[test]
+    fn urls_route_back_to_their_endpoints() {
+        assert_eq!(products_url(DEFAULT_REST_URL), "https://api.coinbase.com/api/v3/brokerage/market/products");
+        assert_eq!(route(&products_url("http://127.0.0.1:9")), Ok(Endpoint::Products));
+        let url = market_trades_url(DEFAULT_REST_URL, "BTC-USD", 100);
+        assert_eq!(url, "https://api.coinbase.com/api/v3/brokerage/market/products/BTC-USD/ticker?limit=100");
+        assert_eq!(route(&url), Ok(Endpoint::MarketTrades("BTC-USD")));
+        assert_eq!(route(&market_trades_url("", "a/b?c", 1)), Ok(Endpoint::MarketTrades("a%2Fb%3Fc")));
+    }
+
+    #[test]
+    fn trade_ids_are_read_alone() {
+        let body = r#"{"trades":[{"trade_id":"12","price":"bad"},{"trade_id":"x-1"}],"best_bid":""}"#;
+        assert_eq!(market_trade_ids(body), Ok(vec![TradeId::Num(12), TradeId::Str("x-1".into())]));
+        assert_eq!(market_trade_ids(r#"{"trades":[]}"#), Ok(vec![]));
+        assert_eq!(market_trade_ids(r#"{"error":"NOT_FOUND"}"#), Err(DecodeError::MissingField("trades")));
+        assert_eq!(market_trade_ids(r#"{"trades":[{}]}"#), Err(DecodeError::MissingField("trade_id")));
+        assert!(market_trade_ids("<html>").is_err());
     }
 
     #[test]
