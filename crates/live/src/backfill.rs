@@ -29,6 +29,7 @@ use crate::{
     gap::Gap,
     metrics::{BackfillCounters, BackfillStats},
     record::now,
+    rest::{self, get, Verdict},
     LiveBody, LiveError, LiveRecord,
 };
 
@@ -67,12 +68,7 @@ pub fn spawn_backfiller(
     shutdown: watch::Receiver<bool>,
 ) -> Result<BackfillHandle, LiveError> {
     config.validate()?;
-    crate::install_crypto_provider();
-    let client = reqwest::Client::builder()
-        .timeout(config.request_timeout)
-        .user_agent(concat!("marketpipe/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| LiveError::HttpClient(e.to_string()))?;
+    let client = rest::client(config.request_timeout)?;
     let full = Arc::new(AtomicU64::new(0));
     let counters = Arc::new(BackfillCounters::new(config.exchange, full.clone()));
     let seed = u64::try_from(now().0).unwrap_or_default();
@@ -97,12 +93,6 @@ enum Failure {
     GiveUp { reason: &'static str, detail: String },
     /// Stop the backfiller.
     Stop(Stopped),
-}
-
-/// Whether (and how long) to retry after a failed attempt.
-enum Verdict {
-    Retry { reason: &'static str, detail: String, wait: Option<Duration> },
-    GiveUp { reason: &'static str, detail: String },
 }
 
 struct Backfiller {
@@ -258,43 +248,5 @@ impl Backfiller {
         }
         self.next_request = Instant::now().max(at) + self.min_interval;
         Ok(())
-    }
-}
-
-/// One GET: the body of a 2xx response, or what to do about the failure.
-async fn get(client: &reqwest::Client, url: &str) -> Result<String, Verdict> {
-    let response = client.get(url).send().await.map_err(|e| transport_verdict(&e))?;
-    let status = response.status();
-    if status.is_success() {
-        return response.text().await.map_err(|e| transport_verdict(&e));
-    }
-    let detail = format!("HTTP {status}");
-    if status.as_u16() == 429 {
-        let wait = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        return Err(Verdict::Retry { reason: "rate_limited", detail, wait });
-    }
-    if status.is_server_error() {
-        return Err(Verdict::Retry { reason: "server_error", detail, wait: None });
-    }
-    Err(Verdict::GiveUp { reason: if status.is_client_error() { "client_error" } else { "unexpected_status" }, detail })
-}
-
-/// Transport failures are worth retrying (the network or the server may
-/// come back), except a request that could not even be built.
-fn transport_verdict(e: &reqwest::Error) -> Verdict {
-    let detail = e.to_string();
-    if e.is_builder() {
-        Verdict::GiveUp { reason: "bad_request", detail }
-    } else if e.is_timeout() {
-        Verdict::Retry { reason: "timeout", detail, wait: None }
-    } else if e.is_connect() {
-        Verdict::Retry { reason: "connect", detail, wait: None }
-    } else {
-        Verdict::Retry { reason: "transport", detail, wait: None }
     }
 }

@@ -38,6 +38,7 @@ mod feed;
 mod gap;
 pub mod metrics;
 mod record;
+mod rest;
 mod session;
 
 pub use backfill::{spawn_backfiller, BackfillHandle};
