@@ -1,6 +1,7 @@
 //! Live exchange connectivity: websocket sessions that subscribe, check the
 //! acknowledgement, watch for silence, resync books and reconnect with
-//! jittered backoff forever; and a REST backfiller that fills trade-id gaps.
+//! jittered backoff forever; a REST backfiller that fills trade-id gaps; and
+//! a REST poller for sources without a websocket (Coinbase Advanced Trade).
 //!
 //! Everything exchange-specific comes from a
 //! [`marketpipe_venues::session::SessionProtocol`]; this crate owns the
@@ -37,6 +38,7 @@ mod error;
 mod feed;
 mod gap;
 pub mod metrics;
+mod poll;
 mod record;
 mod rest;
 mod session;
@@ -50,7 +52,10 @@ pub use config::{
 pub use error::LiveError;
 pub use feed::{spawn_feed, split_products, FeedHandle, Resyncer};
 pub use gap::{Gap, GapDetector};
-pub use metrics::{BackfillStats, FeedStats};
+pub use metrics::{BackfillStats, FeedStats, PollStats};
+pub use poll::{
+    spawn_poller, PollConfig, PollHandle, DEFAULT_POLL_INTERVAL, DEFAULT_POLL_LIMIT, DEFAULT_POLL_MAX_ATTEMPTS, MAX_RETRY_AFTER,
+};
 pub use record::{now, LiveBody, LiveRecord};
 
 /// Installs rustls' ring crypto provider as the process default, once.
