@@ -5,7 +5,7 @@ mod support;
 
 use std::{sync::Arc, time::Duration};
 
-use marketpipe_live::{spawn_backfiller, spawn_feed, BackfillConfig, FeedConfig, Gap, LiveBody};
+use marketpipe_live::{spawn_backfiller, spawn_feed, BackfillConfig, FeedConfig, Gap, LiveBody, RestClient, RestRequest};
 use marketpipe_model::{Exchange, MarketEvent, Timestamp, TradeId};
 use marketpipe_sim::{Faults, SimConfig};
 use marketpipe_venues::{coinbase::session::CoinbaseSession, Decoded};
@@ -28,10 +28,11 @@ async fn live_frames_and_backfilled_pages_decode_and_reconnects_are_counted() {
     cfg.backoff = fast_backoff();
     let (tx, mut rx) = mpsc::channel(1024);
     let (stop, shutdown) = watch::channel(false);
-    let feed = spawn_feed(cfg.clone(), protocol.clone(), tx.clone(), shutdown.clone()).unwrap();
+    let rest = RestClient::for_protocol(protocol.as_ref()).unwrap();
+    let feed = spawn_feed(cfg.clone(), protocol.clone(), rest.clone(), tx.clone(), shutdown.clone()).unwrap();
 
     let (gap_tx, gap_rx) = mpsc::channel(64);
-    let backfill = spawn_backfiller(BackfillConfig::for_feed(protocol.as_ref(), &cfg), protocol, gap_rx, tx, shutdown).unwrap();
+    let backfill = spawn_backfiller(BackfillConfig::for_feed(protocol.as_ref(), &cfg), protocol, rest, gap_rx, tx, shutdown).unwrap();
 
     let mut decoder = marketpipe_venues::decoder_for(Exchange::Coinbase).unwrap();
     let mut events = Vec::new();
@@ -72,7 +73,10 @@ async fn live_frames_and_backfilled_pages_decode_and_reconnects_are_counted() {
                 *seen += 1;
                 if !asked && *seen == 30 {
                     asked = true;
-                    gap_tx.send(Gap { product: t.instrument.symbol.as_str().to_owned(), after_id: id - 20, before_id: id }).await.unwrap();
+                    gap_tx
+                        .send(RestRequest::from(Gap { product: t.instrument.symbol.as_str().to_owned(), after_id: id - 20, before_id: id }))
+                        .await
+                        .unwrap();
                 }
             }
         }
