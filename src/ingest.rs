@@ -221,6 +221,19 @@ impl Ingest {
         &self.counters
     }
 
+    /// Appends the native ids of `exchange`'s products whose books wait for
+    /// a REST snapshot (see [`VenueDecoder::awaiting_snapshot`]).
+    pub fn awaiting_snapshot(&self, exchange: Exchange, out: &mut Vec<String>) {
+        if let Some(decoder) = self.decoders.get(&exchange) {
+            decoder.awaiting_snapshot(out);
+        }
+    }
+
+    /// The native id of `key`'s product, as its exchange's requests name it.
+    pub fn native_id(&self, key: &InstrumentKey) -> Option<String> {
+        self.decoders.get(&key.exchange)?.native_id(key)
+    }
+
     /// Handles one line of a capture.
     pub fn line<E: EngineSink>(&mut self, line: Line<'_>, engine: &mut E) {
         self.counters.records += 1;

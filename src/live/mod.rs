@@ -19,10 +19,14 @@ use axum::{routing::get, Router};
 use marketpipe_api::{router, ApiConfig};
 use marketpipe_capture::{ArchiveConfig, ArchiveWriter};
 use marketpipe_engine::{Engine, EngineConfig};
-use marketpipe_live::{now, spawn_backfiller, spawn_feed, BackfillConfig, BackfillHandle, FeedConfig, FeedHandle, LiveBody, LiveRecord};
+use marketpipe_live::{
+    now, spawn_backfiller, spawn_feed, BackfillConfig, BackfillHandle, FeedConfig, FeedHandle, LiveBody, LiveRecord, RestClient, RestMethod,
+};
 use marketpipe_model::Exchange;
 use marketpipe_store::sqlite::SqliteStore;
-use marketpipe_venues::{coinbase::session::CoinbaseSession, session::SessionProtocol};
+use marketpipe_venues::{
+    binance::session::BinanceSession, coinbase::session::CoinbaseSession, kucoin::session::KucoinSession, session::SessionProtocol,
+};
 use tokio::{
     sync::{mpsc, oneshot, watch},
     time::timeout,
@@ -39,6 +43,9 @@ const GAP_CHANNEL: usize = 1024;
 pub const SHUTDOWN_BUDGET: Duration = Duration::from_millis(4500);
 /// Attempts at fetching product metadata at start.
 const PRODUCT_FETCH_ATTEMPTS: u32 = 3;
+/// Limit on the product-list request at start: Binance's `exchangeInfo`
+/// lists every symbol and runs to megabytes.
+const PRODUCT_FETCH_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One exchange to connect to.
 #[derive(Debug, Clone)]
@@ -71,11 +78,13 @@ pub struct LiveSettings {
     pub feeds: Vec<FeedSettings>,
 }
 
-/// The session protocol of an exchange, or why there is none yet.
+/// The session protocol of an exchange, or why there is none.
 pub fn protocol_for(exchange: Exchange) -> Result<Arc<dyn SessionProtocol>> {
     match exchange {
         Exchange::Coinbase => Ok(Arc::new(CoinbaseSession)),
-        other => anyhow::bail!("live connectivity for {other} is not implemented yet; supported: coinbase"),
+        Exchange::Binance => Ok(Arc::new(BinanceSession)),
+        Exchange::Kucoin => Ok(Arc::new(KucoinSession)),
+        other => anyhow::bail!("{other} has no websocket feed; supported: coinbase, binance, kucoin"),
     }
 }
 
@@ -122,25 +131,34 @@ pub async fn run(settings: LiveSettings, shutdown: impl Future<Output = ()>, on_
         if config.products.is_empty() {
             anyhow::bail!("no products configured for {}; give --products or [exchanges.{}] products", feed.exchange, feed.exchange);
         }
+        let backfill_config =
+            BackfillConfig { warm_start_pages: feed.warm_start_pages, ..BackfillConfig::for_feed(protocol.as_ref(), &config) };
+        // One client per exchange: the feed's tokens, the product list,
+        // snapshots and backfill draw on one request budget.
+        let rest = RestClient::new(feed.exchange, backfill_config.rest_policy())?;
         // Product metadata goes through the channel like everything else,
         // so it is archived and decoded in order, before any frame.
         // An unreachable REST host can take its full timeout, three times:
         // a stop requested meanwhile is honoured at once (nothing has been
         // received yet, so there is nothing to flush).
         tokio::select! {
-            () = fetch_products(&config, &records_tx) => {}
+            () = fetch_products(protocol.as_ref(), &config, &records_tx) => {}
             () = &mut shutdown => {
                 tracing::info!("stopped during start-up");
                 let _ = api_stop.send(());
                 return Ok(());
             }
         }
-        let backfill_config =
-            BackfillConfig { warm_start_pages: feed.warm_start_pages, ..BackfillConfig::for_feed(protocol.as_ref(), &config) };
-        let (gap_tx, gap_rx) = mpsc::channel(GAP_CHANNEL);
-        let feed_handle = spawn_feed(config, protocol.clone(), records_tx.clone(), stopping.clone())?;
-        let backfill = spawn_backfiller(backfill_config, protocol, gap_rx, records_tx.clone(), stopping.clone())?;
-        pipeline.attach(feed.exchange, feed_handle.resyncer(), gap_tx, feed.warm_start_pages > 0);
+        let (rest_tx, rest_rx) = mpsc::channel(GAP_CHANNEL);
+        let snapshots_via_rest = protocol.snapshot_url(&config.rest_url, "").is_some();
+        let feed_handle = spawn_feed(config, protocol.clone(), rest.clone(), records_tx.clone(), stopping.clone())?;
+        let backfill = spawn_backfiller(backfill_config, protocol, rest, rest_rx, records_tx.clone(), stopping.clone())?;
+        pipeline.attach(
+            feed.exchange,
+            feed_handle.resyncer(),
+            rest_tx,
+            pipeline::FeedOptions { warm_start: feed.warm_start_pages > 0, snapshots_via_rest },
+        );
         running.push(Running { feed: feed_handle, backfill });
     }
     // From here only the feeds and backfillers hold senders: the pipeline
@@ -182,36 +200,29 @@ pub async fn run(settings: LiveSettings, shutdown: impl Future<Output = ()>, on_
     Ok(())
 }
 
-/// Fetches `GET {rest}/products` and hands the response to the pipeline.
-/// Without it products are still derived from their ids, so a failure is
-/// logged and the pipeline goes on.
-async fn fetch_products(config: &FeedConfig, tx: &mpsc::Sender<LiveRecord>) {
-    let url = format!("{}/products", config.rest_url);
-    let client = match reqwest::Client::builder().timeout(Duration::from_secs(10)).build() {
+/// Fetches the exchange's product list and hands the response to the
+/// pipeline. Without it products are derived from their ids where the
+/// exchange allows (Coinbase, KuCoin; Binance symbols cannot be split and
+/// are skipped as unknown), so a failure is logged and the pipeline goes on.
+async fn fetch_products(protocol: &dyn SessionProtocol, config: &FeedConfig, tx: &mpsc::Sender<LiveRecord>) {
+    let url = protocol.products_url(&config.rest_url);
+    let policy = marketpipe_live::RestPolicy {
+        weight_per_second: protocol.rest_weight_per_second(),
+        max_attempts: PRODUCT_FETCH_ATTEMPTS,
+        request_timeout: PRODUCT_FETCH_TIMEOUT,
+        backoff: config.backoff,
+    };
+    let client = match RestClient::new(config.exchange, policy) {
         Ok(c) => c,
         Err(e) => return tracing::warn!(error = %e, "cannot build an HTTP client; skipping product metadata"),
     };
-    let mut delay = Duration::from_millis(250);
-    for attempt in 1..=PRODUCT_FETCH_ATTEMPTS {
-        let result = async {
-            let response = client.get(&url).send().await?.error_for_status()?;
-            response.text().await
+    // Never signalled: the caller stops this future by dropping it.
+    let (_keep, mut never) = tokio::sync::watch::channel(false);
+    match client.request(RestMethod::Get, &url, protocol.rest_weight(&url), &mut never).await {
+        Ok(body) => {
+            let record = LiveRecord { recv: now(), exchange: config.exchange, body: LiveBody::Rest { url, body } };
+            let _ = tx.send(record).await;
         }
-        .await;
-        match result {
-            Ok(body) => {
-                let record = LiveRecord { recv: now(), exchange: config.exchange, body: LiveBody::Rest { url, body } };
-                let _ = tx.send(record).await;
-                return;
-            }
-            Err(e) => {
-                tracing::warn!(%url, attempt, error = %e, "fetching product metadata failed");
-                if attempt < PRODUCT_FETCH_ATTEMPTS {
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
-                }
-            }
-        }
+        Err(e) => tracing::warn!(%url, error = %e, "no product metadata; products are derived from their ids where possible"),
     }
-    tracing::warn!(%url, "no product metadata; products are derived from their ids");
 }

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use marketpipe_capture::ArchiveWriter;
 use marketpipe_engine::{Engine, EngineOutput};
-use marketpipe_live::{now, Gap, GapDetector, LiveBody, LiveRecord, Resyncer};
-use marketpipe_model::{Exchange, MarketEvent, Timestamp};
+use marketpipe_live::{now, Gap, GapDetector, LiveBody, LiveRecord, RestRequest, Resyncer};
+use marketpipe_model::{Exchange, InstrumentKey, MarketEvent, Timestamp};
 use marketpipe_store::{sqlite::SqliteStore, MarketWriter, WriteBatch};
 use rustc_hash::FxHashMap;
 use tokio::sync::mpsc;
@@ -29,21 +29,59 @@ pub const FLUSH_EVERY: Duration = Duration::from_millis(50);
 /// sees whole blocks to compress.
 const ARCHIVE_FLUSH_EVERY: Duration = Duration::from_secs(1);
 
+/// How long a requested book snapshot is waited for before it is asked
+/// for again (the request failed, or the snapshot was too old to join the
+/// stream): a few round trips, and well within the exchange's budget.
+const SNAPSHOT_RETRY: Duration = Duration::from_secs(3);
+
 /// Receive times kept for the latency histogram between two writes; beyond
 /// it (a store outage) the oldest are not measured rather than held.
 const MAX_PENDING_LATENCIES: usize = 100_000;
 
+/// How the pipeline serves one exchange.
+#[derive(Debug, Clone, Copy)]
+pub struct FeedOptions {
+    /// Whether the first trade of each product triggers a warm start.
+    pub warm_start: bool,
+    /// Whether books start from (and resync with) REST snapshots the
+    /// pipeline requests when the decoder waits for one (Binance, KuCoin),
+    /// rather than websocket snapshots after a re-subscription (Coinbase).
+    pub snapshots_via_rest: bool,
+}
+
 /// What the pipeline holds for one connected exchange.
 struct FeedLink {
     /// Trade-id gap detection, fed by websocket trades only (backfill pages
-    /// arrive newest first and would look like jumps).
+    /// arrive in pages and would look like jumps).
     gaps: GapDetector,
-    /// Where gaps (and warm starts) go.
-    backfill: mpsc::Sender<Gap>,
+    /// Where gaps, warm starts and snapshot requests go.
+    rest: mpsc::Sender<RestRequest>,
     /// Asks the feed for a fresh snapshot of an inconsistent book.
     resyncer: Resyncer,
-    /// Whether the first trade of each product triggers a warm start.
-    warm_start: bool,
+    options: FeedOptions,
+    /// Snapshots requested recently, by native id, so a book that waits is
+    /// not asked for again before [`SNAPSHOT_RETRY`].
+    snapshots_asked: FxHashMap<String, Instant>,
+}
+
+impl FeedLink {
+    /// Queues a request for the REST worker; a full queue is counted and
+    /// logged (a gap is then not backfilled; a snapshot is asked again).
+    fn request(&self, exchange: Exchange, request: RestRequest) {
+        if let Err(e) = self.rest.try_send(request) {
+            telemetry::channel_drop("rest_requests");
+            tracing::warn!(%exchange, request = ?e.into_inner(), "REST request queue full; request dropped");
+        }
+    }
+
+    /// Asks for a snapshot of `product` unless one was asked recently.
+    fn request_snapshot(&mut self, exchange: Exchange, product: String) {
+        if self.snapshots_asked.get(&product).is_some_and(|at| at.elapsed() < SNAPSHOT_RETRY) {
+            return;
+        }
+        self.snapshots_asked.insert(product.clone(), Instant::now());
+        self.request(exchange, RestRequest::Snapshot { product });
+    }
 }
 
 /// Everything the consumer task owns.
@@ -60,6 +98,10 @@ pub struct Pipeline {
     batch: WriteBatch,
     /// Receive times of trade-carrying records not yet written.
     pending_latency: Vec<Timestamp>,
+    /// Gaps found in the record being handled, by instrument (scratch).
+    found_gaps: Vec<(InstrumentKey, Gap)>,
+    /// Products awaiting a snapshot (scratch).
+    awaiting: Vec<String>,
     candles_written: u64,
     backfilled_trades: u64,
     last_archive_flush: Instant,
@@ -77,17 +119,20 @@ impl Pipeline {
             output: EngineOutput::default(),
             batch: WriteBatch::default(),
             pending_latency: Vec::new(),
+            found_gaps: Vec::new(),
+            awaiting: Vec::new(),
             candles_written: 0,
             backfilled_trades: 0,
             last_archive_flush: Instant::now(),
         }
     }
 
-    /// Connects an exchange's feed (for book resyncs) and backfiller (for
-    /// trade-id gaps and, with `warm_start`, the trades before the first
-    /// one seen of each product).
-    pub fn attach(&mut self, exchange: Exchange, resyncer: Resyncer, backfill: mpsc::Sender<Gap>, warm_start: bool) {
-        self.feeds.insert(exchange, FeedLink { gaps: GapDetector::new(exchange), backfill, resyncer, warm_start });
+    /// Connects an exchange's feed (for book resyncs) and REST worker (for
+    /// trade-id gaps, book snapshots and, with `warm_start`, the trades
+    /// before the first one seen of each product).
+    pub fn attach(&mut self, exchange: Exchange, resyncer: Resyncer, rest: mpsc::Sender<RestRequest>, options: FeedOptions) {
+        let link = FeedLink { gaps: GapDetector::new(exchange), rest, resyncer, options, snapshots_asked: FxHashMap::default() };
+        self.feeds.insert(exchange, link);
     }
 
     /// Consumes records until every sender is gone, writing at least every
@@ -138,6 +183,7 @@ impl Pipeline {
         let new_before = self.new_trades();
         let mut carried_trade = false;
         let mut feed = self.feeds.get_mut(&record.exchange);
+        let found = &mut self.found_gaps;
         let mut observe = |event: &MarketEvent| {
             let MarketEvent::Trade(trade) = event else { return };
             carried_trade = true;
@@ -145,21 +191,27 @@ impl Pipeline {
             if !from_ws {
                 return;
             }
-            // Coinbase native product ids are the normalized symbols.
-            let product = trade.instrument.symbol.as_str();
-            let first = feed.gaps.last_id(product).is_none();
-            let gap = match feed.gaps.observe(product, id) {
+            // Keyed by the normalized symbol here; the request names the
+            // native id, looked up once the record is handled.
+            let symbol = trade.instrument.symbol.as_str();
+            let first = feed.gaps.last_id(symbol).is_none();
+            let gap = match feed.gaps.observe(symbol, id) {
                 Some(gap) => gap,
-                None if first && feed.warm_start => Gap::warm_start(product, id),
+                None if first && feed.options.warm_start => Gap::warm_start(symbol, id),
                 None => return,
             };
-            tracing::info!(exchange = %record.exchange, product, missing = gap.missing(), warm_start = gap.is_warm_start(), "backfilling trades");
-            if feed.backfill.try_send(gap).is_err() {
-                telemetry::channel_drop("backfill_requests");
-                tracing::warn!(exchange = %record.exchange, product, "backfill queue full; trades not backfilled");
-            }
+            found.push((trade.instrument.clone(), gap));
         };
         self.ingest.live(record, &mut self.engine, &mut observe);
+        for (key, mut gap) in self.found_gaps.drain(..) {
+            if let Some(native) = self.ingest.native_id(&key) {
+                gap.product = native;
+            }
+            tracing::info!(instrument = %key, missing = gap.missing(), warm_start = gap.is_warm_start(), "backfilling trades");
+            if let Some(feed) = self.feeds.get(&record.exchange) {
+                feed.request(record.exchange, gap.into());
+            }
+        }
         if carried_trade && self.pending_latency.len() < MAX_PENDING_LATENCIES {
             self.pending_latency.push(record.recv);
         }
@@ -179,10 +231,7 @@ impl Pipeline {
         // The wall clock closes windows of quiet products.
         self.engine.advance_clock(now());
         self.engine.drain(&mut self.output);
-        for key in self.output.resync_requests.drain(..) {
-            let asked = self.feeds.get(&key.exchange).is_some_and(|f| f.resyncer.resync(key.symbol.as_str()));
-            tracing::warn!(instrument = %key, asked, "book inconsistent; resyncing from a fresh snapshot");
-        }
+        self.request_snapshots();
         let (out, batch) = (&mut self.output, &mut self.batch);
         batch.products.append(&mut out.products);
         batch.candles.append(&mut out.candles);
@@ -221,6 +270,39 @@ impl Pipeline {
             self.engine.counters(),
             telemetry::Totals { candles_written: self.candles_written, backfilled_trades: self.backfilled_trades, archive_bytes },
         );
+    }
+
+    /// Asks for the snapshots books need: those the engine found
+    /// inconsistent, and those their decoder waits for.
+    fn request_snapshots(&mut self) {
+        for key in self.output.resync_requests.drain(..) {
+            let native = self.ingest.native_id(&key);
+            let Some(feed) = self.feeds.get_mut(&key.exchange) else { continue };
+            let Some(native) = native else {
+                tracing::warn!(instrument = %key, "book inconsistent, but its native id is unknown; not resynced");
+                continue;
+            };
+            tracing::warn!(instrument = %key, "book inconsistent; resyncing from a fresh snapshot");
+            if feed.options.snapshots_via_rest {
+                // Forces a new request even if one went out recently: the
+                // book was found broken after it.
+                feed.snapshots_asked.remove(&native);
+                feed.request_snapshot(key.exchange, native);
+            } else {
+                feed.resyncer.resync(&native);
+            }
+        }
+        for (exchange, feed) in &mut self.feeds {
+            if !feed.options.snapshots_via_rest {
+                continue;
+            }
+            feed.snapshots_asked.retain(|_, at| at.elapsed() < SNAPSHOT_RETRY);
+            self.awaiting.clear();
+            self.ingest.awaiting_snapshot(*exchange, &mut self.awaiting);
+            for product in self.awaiting.drain(..) {
+                feed.request_snapshot(*exchange, product);
+            }
+        }
     }
 
     fn batch_rows(&self) -> usize {

@@ -1,35 +1,41 @@
-//! Trade-gap backfill over REST: for each [`Gap`], page the product's trades
-//! backwards from the first id after the hole until a page reaches the last
-//! id before it, and hand every response downstream as a `Rest` record.
-//! The pipeline decodes those with the same decoder as live frames, and
-//! trade-id dedup makes any overlap harmless, so pages are forwarded whole.
+//! The feed's REST worker: trade-gap backfill and order book snapshots.
 //!
-//! One request at a time, rate-limited (Coinbase allows about 10 public
-//! requests a second); connect errors, timeouts, 5xx and 429 are retried
-//! with backoff (429's `Retry-After` respected); any other 4xx gives up on
-//! the gap. Pending gaps of one product that overlap or nearly touch are
-//! merged into one range.
+//! For each [`Gap`] it pages the product's trades by id across the hole:
+//! backwards from the first id after it until a page reaches the last id
+//! before it (Coinbase `after=`), or forwards from the first missing id
+//! until a page reaches the id after it (Binance `fromId=`). For each
+//! snapshot request it fetches the product's REST book snapshot (Binance,
+//! KuCoin). Every response is handed downstream as a `Rest` record; the
+//! pipeline decodes it with the same decoder as live frames, and trade-id
+//! dedup makes any overlap harmless, so pages are forwarded whole.
+//!
+//! One request at a time, within the exchange's request budget (shared
+//! through the [`RestClient`]); failures are retried per the client's
+//! rules, and a gap whose page fails for good is given up. Snapshots go
+//! before gaps, even between the pages of a long gap: a book waiting for
+//! its snapshot is unusable, while missing trades only delay a candle's
+//! revision. Pending gaps of one product that overlap or nearly touch are
+//! merged into one range; repeated snapshot requests for one product are
+//! merged into one.
 
 use std::{
+    collections::{BTreeSet, VecDeque},
     sync::{atomic::AtomicU64, Arc},
-    time::Duration,
 };
 
-use marketpipe_venues::session::SessionProtocol;
+use marketpipe_venues::session::{SessionProtocol, TradePaging};
 use tokio::{
     sync::{mpsc, watch},
     task::JoinHandle,
-    time::Instant,
 };
 
 use crate::{
-    backoff::BackoffState,
     config::BackfillConfig,
     emit::{signalled, Emitter, Stopped},
     gap::Gap,
     metrics::{BackfillCounters, BackfillStats},
     record::now,
-    rest::{self, get, Verdict},
+    rest::{RestAttempt, RestClient, RestError, RestMethod},
     LiveBody, LiveError, LiveRecord,
 };
 
@@ -57,30 +63,48 @@ impl BackfillHandle {
     }
 }
 
+/// What the REST worker is asked to fetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RestRequest {
+    /// The trades of a gap (or a warm start).
+    Gap(Gap),
+    /// A fresh REST snapshot of a product's order book (native id), for
+    /// exchanges whose books start from one.
+    Snapshot {
+        /// Native product id.
+        product: String,
+    },
+}
+
+impl From<Gap> for RestRequest {
+    fn from(gap: Gap) -> Self {
+        RestRequest::Gap(gap)
+    }
+}
+
 /// Starts the backfiller. Must be called inside a tokio runtime.
-/// `requests` is the bounded queue the pipeline sends [`Gap`]s on;
-/// `shutdown` set to `true` (or its sender dropped) stops it, even mid-request.
+/// `requests` is the bounded queue the pipeline sends [`RestRequest`]s on;
+/// `rest` is the exchange's client (shared with its feed, for one request
+/// budget); `shutdown` set to `true` (or its sender dropped) stops it,
+/// even mid-request.
 pub fn spawn_backfiller(
     config: BackfillConfig,
     protocol: Arc<dyn SessionProtocol>,
-    requests: mpsc::Receiver<Gap>,
+    rest: RestClient,
+    requests: mpsc::Receiver<RestRequest>,
     tx: mpsc::Sender<LiveRecord>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<BackfillHandle, LiveError> {
     config.validate()?;
-    let client = rest::client(config.request_timeout)?;
     let full = Arc::new(AtomicU64::new(0));
     let counters = Arc::new(BackfillCounters::new(config.exchange, full.clone()));
-    let seed = u64::try_from(now().0).unwrap_or_default();
     let backfiller = Backfiller {
         emitter: Emitter::new(tx, config.exchange, "backfill", full),
-        backoff: BackoffState::new(config.backoff, seed),
-        min_interval: Duration::from_secs(1) / config.requests_per_second,
-        next_request: Instant::now(),
         pending: PendingGaps::new(protocol.trades_page_limit() as u64),
+        snapshots: VecDeque::new(),
         config,
         protocol,
-        client,
+        rest,
         counters: counters.clone(),
         shutdown,
     };
@@ -95,36 +119,47 @@ enum Failure {
     Stop(Stopped),
 }
 
+impl From<RestError> for Failure {
+    fn from(f: RestError) -> Self {
+        match f {
+            RestError::GiveUp { reason, detail } => Failure::GiveUp { reason, detail },
+            RestError::Stopped => Failure::Stop(Stopped::Shutdown),
+        }
+    }
+}
+
 struct Backfiller {
     config: BackfillConfig,
     protocol: Arc<dyn SessionProtocol>,
-    client: reqwest::Client,
+    rest: RestClient,
     emitter: Emitter,
     counters: Arc<BackfillCounters>,
     shutdown: watch::Receiver<bool>,
-    backoff: BackoffState,
-    min_interval: Duration,
-    next_request: Instant,
     pending: PendingGaps,
+    /// Products waiting for a book snapshot, in request order, each once.
+    snapshots: VecDeque<String>,
 }
 
 impl Backfiller {
-    async fn run(mut self, mut requests: mpsc::Receiver<Gap>) {
+    async fn run(mut self, mut requests: mpsc::Receiver<RestRequest>) {
         let mut open = true;
         loop {
-            if self.pending.is_empty() {
+            if self.pending.is_empty() && self.snapshots.is_empty() {
                 if !open {
                     return;
                 }
                 tokio::select! {
                     _ = signalled(&mut self.shutdown) => return,
-                    gap = requests.recv() => match gap {
-                        Some(gap) => self.add(gap),
+                    request = requests.recv() => match request {
+                        Some(request) => self.add(request),
                         None => open = false,
                     },
                 }
             }
             open &= self.drain(&mut requests);
+            if self.snapshots().await.is_err() {
+                return;
+            }
             let Some(gap) = self.pending.pop() else { continue };
             match self.backfill(&gap, &mut requests, &mut open).await {
                 Ok(()) => {}
@@ -143,32 +178,80 @@ impl Backfiller {
 
     /// Takes every queued request without waiting; `false` once the queue
     /// is closed.
-    fn drain(&mut self, requests: &mut mpsc::Receiver<Gap>) -> bool {
+    fn drain(&mut self, requests: &mut mpsc::Receiver<RestRequest>) -> bool {
         loop {
             match requests.try_recv() {
-                Ok(gap) => self.add(gap),
+                Ok(request) => self.add(request),
                 Err(mpsc::error::TryRecvError::Empty) => return true,
                 Err(mpsc::error::TryRecvError::Disconnected) => return false,
             }
         }
     }
 
-    /// Queues a gap (merged with pending ones where they overlap).
-    fn add(&mut self, gap: Gap) {
-        self.counters.gap_received();
-        if self.pending.add(gap) {
-            self.counters.gap_merged();
+    /// Queues a request: a gap merged with pending ones where they
+    /// overlap, a snapshot unless one is already queued for the product.
+    fn add(&mut self, request: RestRequest) {
+        match request {
+            RestRequest::Gap(gap) => {
+                self.counters.gap_received();
+                if self.pending.add(gap) {
+                    self.counters.gap_merged();
+                }
+            }
+            RestRequest::Snapshot { product } => {
+                if !self.snapshots.contains(&product) {
+                    self.snapshots.push_back(product);
+                }
+            }
         }
     }
 
-    /// Pages backwards from `before_id` until a page reaches `after_id`.
-    async fn backfill(&mut self, gap: &Gap, requests: &mut mpsc::Receiver<Gap>, open: &mut bool) -> Result<(), Failure> {
+    /// Fetches every queued snapshot. A snapshot that fails for good is
+    /// counted and dropped: the pipeline asks again while the book waits.
+    async fn snapshots(&mut self) -> Result<(), Stopped> {
+        let mut seen = BTreeSet::new();
+        while let Some(product) = self.snapshots.pop_front() {
+            if !seen.insert(product.clone()) {
+                continue;
+            }
+            let Some(url) = self.protocol.snapshot_url(&self.config.rest_url, &product) else {
+                tracing::debug!(exchange = %self.config.exchange, product, "snapshot requested from an exchange without REST snapshots");
+                continue;
+            };
+            match self.fetch(&url).await {
+                Ok(body) => {
+                    self.emitter.emit(now(), LiveBody::Rest { url, body }, &mut self.shutdown).await?;
+                    self.counters.snapshot_fetched();
+                }
+                Err(Failure::Stop(why)) => return Err(why),
+                Err(Failure::GiveUp { reason, detail }) => {
+                    self.counters.snapshot_failed(reason);
+                    tracing::warn!(exchange = %self.config.exchange, product, reason, error = %detail, "could not fetch a book snapshot");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Pages across the gap until a page reaches its far side.
+    async fn backfill(&mut self, gap: &Gap, requests: &mut mpsc::Receiver<RestRequest>, open: &mut bool) -> Result<(), Failure> {
+        let Some(paging) = self.protocol.trades_paging() else {
+            return Err(Failure::GiveUp { reason: "no_trade_history", detail: "the exchange has no trade history by id".into() });
+        };
         tracing::info!(exchange = %self.config.exchange, product = %gap.product, after_id = gap.after_id, before_id = gap.before_id,
             missing = gap.missing(), "backfilling a trade gap");
         let limit = self.protocol.trades_page_limit();
-        let mut cursor = gap.before_id;
-        let mut pages = 0;
         let max_pages = if gap.is_warm_start() { self.config.warm_start_pages } else { self.config.max_pages_per_gap };
+        let mut cursor = match paging {
+            TradePaging::Backward => gap.before_id,
+            // A warm start reaches as far back as its page budget: the
+            // pages then walk forward to the first trade seen.
+            TradePaging::Forward if gap.is_warm_start() => {
+                gap.before_id.saturating_sub(u64::from(max_pages).saturating_mul(limit as u64)).max(1)
+            }
+            TradePaging::Forward => gap.after_id + 1,
+        };
+        let mut pages = 0;
         loop {
             if pages == max_pages {
                 if gap.is_warm_start() {
@@ -187,7 +270,22 @@ impl Backfiller {
             self.emitter.emit(now(), LiveBody::Rest { url, body }, &mut self.shutdown).await.map_err(Failure::Stop)?;
             self.counters.page();
             *open &= self.drain(requests);
+            self.snapshots().await.map_err(Failure::Stop)?;
             let page = page.map_err(|e| Failure::GiveUp { reason: "bad_page", detail: e.to_string() })?;
+            if paging == TradePaging::Forward {
+                match page.newest {
+                    // The page reaches the hole's far side, or the
+                    // exchange's history ends here: done.
+                    Some(newest) if newest.saturating_add(1) >= gap.before_id => break,
+                    None => break,
+                    Some(_) if page.count < limit => break,
+                    Some(newest) if newest < cursor => {
+                        return Err(Failure::GiveUp { reason: "no_progress", detail: format!("page from {cursor} ends at {newest}") });
+                    }
+                    Some(newest) => cursor = newest + 1,
+                }
+                continue;
+            }
             match page.oldest {
                 // The page reaches the hole's start, or the exchange's
                 // history ends here: done.
@@ -204,49 +302,14 @@ impl Backfiller {
         Ok(())
     }
 
-    /// One page, retried per the rules above.
+    /// One response body, retried per the client's rules.
     async fn fetch(&mut self, url: &str) -> Result<String, Failure> {
-        self.backoff.reset();
-        let mut attempts = 0;
-        loop {
-            self.pace().await?;
-            self.counters.request();
-            attempts += 1;
-            let verdict = tokio::select! {
-                _ = signalled(&mut self.shutdown) => return Err(Failure::Stop(Stopped::Shutdown)),
-                result = get(&self.client, url) => match result {
-                    Ok(body) => return Ok(body),
-                    Err(verdict) => verdict,
-                },
-            };
-            let (reason, detail, wait) = match verdict {
-                Verdict::GiveUp { reason, detail } => return Err(Failure::GiveUp { reason, detail }),
-                Verdict::Retry { reason, detail, wait } => (reason, detail, wait),
-            };
-            if attempts >= self.config.max_attempts {
-                return Err(Failure::GiveUp {
-                    reason: "retries_exhausted",
-                    detail: format!("{attempts} attempts, last: {reason}: {detail}"),
-                });
-            }
-            self.counters.retry(reason);
-            let delay = wait.map_or_else(|| self.backoff.next_delay(), |w| w.min(self.config.backoff.max));
-            tracing::debug!(exchange = %self.config.exchange, url, reason, error = %detail, ?delay, "retrying a backfill request");
-            tokio::select! {
-                _ = signalled(&mut self.shutdown) => return Err(Failure::Stop(Stopped::Shutdown)),
-                _ = tokio::time::sleep(delay) => {}
-            }
-        }
-    }
-
-    /// Waits for the rate limiter's next slot.
-    async fn pace(&mut self) -> Result<(), Failure> {
-        let at = self.next_request;
-        tokio::select! {
-            _ = signalled(&mut self.shutdown) => return Err(Failure::Stop(Stopped::Shutdown)),
-            _ = tokio::time::sleep_until(at) => {}
-        }
-        self.next_request = Instant::now().max(at) + self.min_interval;
-        Ok(())
+        let counters = self.counters.clone();
+        let observe = move |attempt: RestAttempt| match attempt {
+            RestAttempt::Request => counters.request(),
+            RestAttempt::Retry(reason) => counters.retry(reason),
+        };
+        let weight = self.protocol.rest_weight(url);
+        Ok(self.rest.fetch(RestMethod::Get, url, weight, &mut self.shutdown, &observe).await?)
     }
 }

@@ -6,6 +6,8 @@ use std::time::Duration;
 use marketpipe_model::Exchange;
 use marketpipe_venues::session::SessionProtocol;
 
+use crate::rest::RestPolicy;
+
 /// Default wait for the subscription acknowledgement.
 pub const DEFAULT_ACK_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default silence after which a heartbeat-subscribed connection is dead
@@ -15,8 +17,6 @@ pub const DEFAULT_WATCHDOG: Duration = Duration::from_secs(5);
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default limit on one REST request, body included.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default REST request rate: Coinbase's public limit is about 10 per second.
-pub const DEFAULT_REQUESTS_PER_SECOND: u32 = 10;
 /// Default cap on pages fetched for one gap (1,000 trades a page on
 /// Coinbase): beyond that the hole is too old to matter for live candles
 /// and would starve other gaps.
@@ -74,6 +74,10 @@ pub struct FeedConfig {
     pub connect_timeout: Duration,
     /// Reconnect delays.
     pub backoff: Backoff,
+    /// Replace each connection after this long (make-before-break), ahead
+    /// of the exchange closing it; `None` keeps connections as long as
+    /// they last.
+    pub max_connection_age: Option<Duration>,
 }
 
 impl FeedConfig {
@@ -91,11 +95,15 @@ impl FeedConfig {
             watchdog: DEFAULT_WATCHDOG,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             backoff: Backoff::default(),
+            max_connection_age: protocol.max_connection_age(),
         }
     }
 
     /// Checks what would otherwise fail forever at run time.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_connection_age.is_some_and(|a| a < Duration::from_secs(1)) {
+            return Err(ConfigError("max_connection_age must be at least 1s".into()));
+        }
         if !(self.ws_url.starts_with("ws://") || self.ws_url.starts_with("wss://")) {
             return Err(ConfigError(format!("websocket URL {:?} must start with ws:// or wss://", self.ws_url)));
         }
@@ -117,8 +125,9 @@ pub struct BackfillConfig {
     pub exchange: Exchange,
     /// The REST base URL.
     pub rest_url: String,
-    /// Request rate limit.
-    pub requests_per_second: u32,
+    /// REST request weight per second the runtime keeps within (a request
+    /// costs what [`SessionProtocol::rest_weight`] says; 1 on Coinbase).
+    pub weight_per_second: u32,
     /// Pages fetched for one gap at most.
     pub max_pages_per_gap: u32,
     /// Pages fetched for a warm start at most; reaching it ends the warm
@@ -139,7 +148,7 @@ impl BackfillConfig {
         BackfillConfig {
             exchange: protocol.exchange(),
             rest_url: protocol.default_rest_url().to_owned(),
-            requests_per_second: DEFAULT_REQUESTS_PER_SECOND,
+            weight_per_second: protocol.rest_weight_per_second(),
             max_pages_per_gap: DEFAULT_MAX_PAGES_PER_GAP,
             warm_start_pages: DEFAULT_WARM_START_PAGES,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
@@ -153,13 +162,23 @@ impl BackfillConfig {
         BackfillConfig { exchange: feed.exchange, rest_url: feed.rest_url.clone(), ..BackfillConfig::new(protocol) }
     }
 
+    /// The REST client policy these settings describe.
+    pub fn rest_policy(&self) -> RestPolicy {
+        RestPolicy {
+            weight_per_second: self.weight_per_second,
+            max_attempts: self.max_attempts,
+            request_timeout: self.request_timeout,
+            backoff: self.backoff,
+        }
+    }
+
     /// Checks what would otherwise fail forever at run time.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !(self.rest_url.starts_with("http://") || self.rest_url.starts_with("https://")) {
             return Err(ConfigError(format!("REST URL {:?} must start with http:// or https://", self.rest_url)));
         }
-        if self.requests_per_second == 0 || self.max_pages_per_gap == 0 || self.max_attempts == 0 {
-            return Err(ConfigError("requests_per_second, max_pages_per_gap and max_attempts must be positive".into()));
+        if self.weight_per_second == 0 || self.max_pages_per_gap == 0 || self.max_attempts == 0 {
+            return Err(ConfigError("weight_per_second, max_pages_per_gap and max_attempts must be positive".into()));
         }
         check_timings(&[("request_timeout", self.request_timeout)])?;
         check_backoff(&self.backoff)

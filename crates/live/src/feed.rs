@@ -15,6 +15,7 @@ use crate::{
     emit::Emitter,
     metrics::{FeedCounters, FeedStats},
     record::now,
+    rest::RestClient,
     session::{Session, SessionControl},
     LiveError, LiveRecord,
 };
@@ -65,10 +66,13 @@ pub fn split_products(products: &[String], per_connection: usize) -> Vec<Vec<Str
 /// tokio runtime. Records go to `tx` (bounded: sessions wait when it is
 /// full, they never drop a frame); `shutdown` set to `true` stops every
 /// session after it sends a close frame and emits `Close` (dropping the
-/// sender of `shutdown` counts as the signal too).
+/// sender of `shutdown` counts as the signal too). `rest` serves the
+/// connection tokens some exchanges require (share it with the feed's
+/// backfiller: they draw on one request budget).
 pub fn spawn_feed(
     config: FeedConfig,
     protocol: Arc<dyn SessionProtocol>,
+    rest: RestClient,
     tx: mpsc::Sender<LiveRecord>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<FeedHandle, LiveError> {
@@ -92,11 +96,16 @@ pub fn spawn_feed(
             config: config.clone(),
             protocol: protocol.clone(),
             products,
+            all_market: slot == 0,
+            rest: rest.clone(),
             control: control.clone(),
             counters: counters.clone(),
             emitter: emitter.clone(),
             shutdown: shutdown.clone(),
             backoff: BackoffState::new(config.backoff, base_seed ^ (slot as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)),
+            next_id: 1,
+            last_send: None,
+            retiring: None,
         };
         handle.tasks.push(tokio::spawn(session.run()));
     }

@@ -13,14 +13,15 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), marketpipe_live::LiveError> {
 //! use std::sync::Arc;
-//! use marketpipe_live::{spawn_feed, FeedConfig};
+//! use marketpipe_live::{spawn_feed, FeedConfig, RestClient};
 //! use marketpipe_venues::coinbase::session::CoinbaseSession;
 //!
 //! let protocol = Arc::new(CoinbaseSession);
 //! let config = FeedConfig::new(protocol.as_ref(), vec!["BTC-USD".into()]);
 //! let (tx, mut rx) = tokio::sync::mpsc::channel(4096);
 //! let (stop, shutdown) = tokio::sync::watch::channel(false);
-//! let feed = spawn_feed(config, protocol, tx, shutdown)?;
+//! let rest = RestClient::for_protocol(protocol.as_ref())?;
+//! let feed = spawn_feed(config, protocol, rest, tx, shutdown)?;
 //! while let Some(record) = rx.recv().await {
 //!     println!("{record:?}");
 //! #   break;
@@ -43,20 +44,22 @@ mod record;
 mod rest;
 mod session;
 
-pub use backfill::{spawn_backfiller, BackfillHandle};
+pub use backfill::{spawn_backfiller, BackfillHandle, RestRequest};
 pub use backoff::{backoff_cap, full_jitter, BackoffState};
 pub use config::{
     BackfillConfig, Backoff, ConfigError, FeedConfig, DEFAULT_ACK_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_ATTEMPTS,
-    DEFAULT_MAX_PAGES_PER_GAP, DEFAULT_REQUESTS_PER_SECOND, DEFAULT_REQUEST_TIMEOUT, DEFAULT_WARM_START_PAGES, DEFAULT_WATCHDOG,
+    DEFAULT_MAX_PAGES_PER_GAP, DEFAULT_REQUEST_TIMEOUT, DEFAULT_WARM_START_PAGES, DEFAULT_WATCHDOG,
 };
 pub use error::LiveError;
 pub use feed::{spawn_feed, split_products, FeedHandle, Resyncer};
 pub use gap::{Gap, GapDetector};
 pub use metrics::{BackfillStats, FeedStats, PollStats};
 pub use poll::{
-    spawn_poller, PollConfig, PollHandle, DEFAULT_POLL_INTERVAL, DEFAULT_POLL_LIMIT, DEFAULT_POLL_MAX_ATTEMPTS, MAX_RETRY_AFTER,
+    spawn_poller, PollConfig, PollHandle, DEFAULT_POLL_INTERVAL, DEFAULT_POLL_LIMIT, DEFAULT_POLL_MAX_ATTEMPTS,
+    DEFAULT_POLL_REQUESTS_PER_SECOND,
 };
 pub use record::{now, LiveBody, LiveRecord};
+pub use rest::{RestClient, RestError, RestMethod, RestPolicy};
 
 /// Installs rustls' ring crypto provider as the process default, once.
 /// reqwest and tokio-tungstenite are built without a provider of their own;

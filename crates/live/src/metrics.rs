@@ -31,6 +31,8 @@ pub const FRAMES_RECEIVED: &str = "marketpipe_ws_frames_received_total";
 pub const BINARY_IGNORED: &str = "marketpipe_ws_binary_frames_ignored_total";
 /// Book resyncs requested and sent (`exchange`).
 pub const RESYNCS: &str = "marketpipe_ws_resyncs_total";
+/// Connections replaced ahead of the exchange's age limit.
+pub const ROTATIONS: &str = "marketpipe_ws_rotations_total";
 /// Sends that found the downstream channel full (`stage`).
 pub const CHANNEL_FULL: &str = "marketpipe_channel_full_total";
 /// Time spent blocked on a full downstream channel, seconds (`stage`).
@@ -51,6 +53,10 @@ pub const BACKFILL_FAILURES: &str = "marketpipe_backfill_failures_total";
 pub const BACKFILL_GAPS_DONE: &str = "marketpipe_backfill_gaps_completed_total";
 /// Gap requests merged into a pending one (`exchange`).
 pub const BACKFILL_GAPS_MERGED: &str = "marketpipe_backfill_gaps_merged_total";
+/// REST book snapshots fetched.
+pub const SNAPSHOTS_FETCHED: &str = "marketpipe_snapshots_fetched_total";
+/// REST book snapshots given up, by reason.
+pub const SNAPSHOT_FAILURES: &str = "marketpipe_snapshot_failures_total";
 /// Poller HTTP requests sent, retries included (`exchange`).
 pub const POLL_REQUESTS: &str = "marketpipe_poll_requests_total";
 /// Poller responses received and forwarded: trades pages and product lists (`exchange`).
@@ -100,6 +106,8 @@ pub struct FeedStats {
     pub binary_ignored: u64,
     /// Resyncs sent.
     pub resyncs: u64,
+    /// Connections replaced ahead of the exchange's age limit.
+    pub rotations: u64,
     /// Sends that found the downstream channel full.
     pub channel_full: u64,
 }
@@ -117,6 +125,7 @@ pub(crate) struct FeedCounters {
     frames: AtomicU64,
     binary_ignored: AtomicU64,
     resyncs: AtomicU64,
+    rotations: AtomicU64,
     /// Shared with the feed's emitter, which counts the waits.
     channel_full: Arc<AtomicU64>,
 }
@@ -134,6 +143,7 @@ impl FeedCounters {
             frames: AtomicU64::new(0),
             binary_ignored: AtomicU64::new(0),
             resyncs: AtomicU64::new(0),
+            rotations: AtomicU64::new(0),
             channel_full,
         }
     }
@@ -149,6 +159,7 @@ impl FeedCounters {
             frames: self.frames.load(Relaxed),
             binary_ignored: self.binary_ignored.load(Relaxed),
             resyncs: self.resyncs.load(Relaxed),
+            rotations: self.rotations.load(Relaxed),
             channel_full: self.channel_full.load(Relaxed),
         }
     }
@@ -197,6 +208,11 @@ impl FeedCounters {
         self.resyncs.fetch_add(1, Relaxed);
         count(RESYNCS, self.exchange);
     }
+
+    pub(crate) fn rotation(&self) {
+        self.rotations.fetch_add(1, Relaxed);
+        count(ROTATIONS, self.exchange);
+    }
 }
 
 /// A snapshot of a backfiller's counters (all only grow).
@@ -217,6 +233,10 @@ pub struct BackfillStats {
     /// Requests retried.
     pub retries: u64,
     /// Sends that found the downstream channel full.
+    /// REST book snapshots fetched.
+    pub snapshots_fetched: u64,
+    /// REST book snapshots given up.
+    pub snapshots_failed: u64,
     pub channel_full: u64,
 }
 
@@ -232,6 +252,8 @@ pub(crate) struct BackfillCounters {
     pages: AtomicU64,
     retries: AtomicU64,
     /// Shared with the backfiller's emitter, which counts the waits.
+    snapshots_fetched: AtomicU64,
+    snapshots_failed: AtomicU64,
     channel_full: Arc<AtomicU64>,
 }
 
@@ -246,6 +268,8 @@ impl BackfillCounters {
             requests: AtomicU64::new(0),
             pages: AtomicU64::new(0),
             retries: AtomicU64::new(0),
+            snapshots_fetched: AtomicU64::new(0),
+            snapshots_failed: AtomicU64::new(0),
             channel_full,
         }
     }
@@ -259,6 +283,8 @@ impl BackfillCounters {
             requests: self.requests.load(Relaxed),
             pages: self.pages.load(Relaxed),
             retries: self.retries.load(Relaxed),
+            snapshots_fetched: self.snapshots_fetched.load(Relaxed),
+            snapshots_failed: self.snapshots_failed.load(Relaxed),
             channel_full: self.channel_full.load(Relaxed),
         }
     }
@@ -296,6 +322,16 @@ impl BackfillCounters {
         self.retries.fetch_add(1, Relaxed);
         count_reason(BACKFILL_RETRIES, self.exchange, reason);
     }
+
+    pub(crate) fn snapshot_fetched(&self) {
+        self.snapshots_fetched.fetch_add(1, Relaxed);
+        count(SNAPSHOTS_FETCHED, self.exchange);
+    }
+
+    pub(crate) fn snapshot_failed(&self, reason: &'static str) {
+        self.snapshots_failed.fetch_add(1, Relaxed);
+        count_reason(SNAPSHOT_FAILURES, self.exchange, reason);
+    }
 }
 
 /// A snapshot of a poller's counters (all only grow).
@@ -309,7 +345,7 @@ pub struct PollStats {
     pub requests: u64,
     /// Requests retried (429, 5xx, timeouts, connection errors).
     pub retries: u64,
-    /// Responses that were 429.
+    /// 429 responses retried (a subset of `retries`).
     pub rate_limited: u64,
     /// Polls answered with a 4xx other than 429 (an unknown product...).
     pub client_errors: u64,
@@ -395,7 +431,7 @@ impl PollCounters {
         count_reason(POLL_RETRIES, self.exchange, reason);
     }
 
-    /// A 429 response, retried or not.
+    /// A 429 response about to be retried.
     pub(crate) fn rate_limited(&self) {
         self.rate_limited.fetch_add(1, Relaxed);
     }

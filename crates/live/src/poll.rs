@@ -23,8 +23,10 @@
 //! (1,000 trades) to catch up while the missed trades are still among the
 //! newest.
 //!
-//! Failures: 429 (honouring `Retry-After`, up to [`MAX_RETRY_AFTER`]; it
-//! pauses every request, since the limit is per client), 5xx, timeouts and
+//! Requests go through the shared [`RestClient`], which paces them under
+//! the rate cap and judges failures: 429 (honouring `Retry-After`, up to
+//! the backoff's `max`; polls are sequential, so the wait holds every
+//! product back, as the per-client limit requires), 5xx, timeouts and
 //! connection errors are retried with backoff, up to `max_attempts` per
 //! poll; then the poll is given up and the product is polled again next
 //! round. Any other 4xx (an unknown product) is counted and logged, never
@@ -41,16 +43,15 @@ use marketpipe_venues::coinbase_advanced::{market_trade_ids, market_trades_url, 
 use tokio::{
     sync::{mpsc, watch},
     task::JoinHandle,
-    time::{Instant, MissedTickBehavior},
+    time::MissedTickBehavior,
 };
 
 use crate::{
-    backoff::BackoffState,
-    config::{Backoff, ConfigError, DEFAULT_REQUESTS_PER_SECOND, DEFAULT_REQUEST_TIMEOUT},
+    config::{Backoff, ConfigError, DEFAULT_REQUEST_TIMEOUT},
     emit::{signalled, Emitter, Stopped},
     metrics::{PollCounters, PollStats},
     record::now,
-    rest::{self, get, Verdict},
+    rest::{RestAttempt, RestClient, RestError, RestMethod, RestPolicy},
     LiveBody, LiveError, LiveRecord,
 };
 
@@ -63,9 +64,9 @@ pub const DEFAULT_POLL_LIMIT: usize = 100;
 /// Default attempts at one poll: a poll retried much longer would be
 /// overtaken by the product's next one.
 pub const DEFAULT_POLL_MAX_ATTEMPTS: u32 = 3;
-/// The longest `Retry-After` honoured: a larger value (or a broken header)
-/// must not silence the source for good.
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// Default request rate cap: Coinbase's public limit is 10 requests a
+/// second per client.
+pub const DEFAULT_POLL_REQUESTS_PER_SECOND: u32 = 10;
 
 /// What the poller needs. [`PollConfig::new`] gives the defaults.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,7 +87,9 @@ pub struct PollConfig {
     pub max_attempts: u32,
     /// Limit on one request, body included (default 10 s).
     pub request_timeout: Duration,
-    /// Retry delays (default 250 ms growing to 5 s, with full jitter).
+    /// Retry delays (default 250 ms doubling, full jitter). `max` (default
+    /// 30 s) also caps how long a `Retry-After` is honoured; with the
+    /// default three attempts, backoff itself never gets near it.
     pub backoff: Backoff,
 }
 
@@ -99,10 +102,20 @@ impl PollConfig {
             products,
             interval: DEFAULT_POLL_INTERVAL,
             limit: DEFAULT_POLL_LIMIT,
-            requests_per_second: DEFAULT_REQUESTS_PER_SECOND,
+            requests_per_second: DEFAULT_POLL_REQUESTS_PER_SECOND,
             max_attempts: DEFAULT_POLL_MAX_ATTEMPTS,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
-            backoff: Backoff { initial: Duration::from_millis(250), max: Duration::from_secs(5), reset_after: Duration::from_secs(30) },
+            backoff: Backoff::default(),
+        }
+    }
+
+    /// The REST client policy these settings amount to (each poll weighs 1).
+    pub fn rest_policy(&self) -> RestPolicy {
+        RestPolicy {
+            weight_per_second: self.requests_per_second,
+            max_attempts: self.max_attempts,
+            request_timeout: self.request_timeout,
+            backoff: self.backoff,
         }
     }
 
@@ -155,19 +168,15 @@ impl PollHandle {
 /// to `true` (or its sender dropped) stops it, even mid-request.
 pub fn spawn_poller(config: PollConfig, tx: mpsc::Sender<LiveRecord>, shutdown: watch::Receiver<bool>) -> Result<PollHandle, LiveError> {
     config.validate()?;
-    let client = rest::client(config.request_timeout)?;
+    let rest = RestClient::new(config.exchange, config.rest_policy())?;
     let full = Arc::new(AtomicU64::new(0));
     let counters = Arc::new(PollCounters::new(config.exchange, full.clone()));
-    let seed = u64::try_from(now().0).unwrap_or_default();
     let poller = Poller {
         emitter: Emitter::new(tx, config.exchange, "poll", full),
-        backoff: BackoffState::new(config.backoff, seed),
-        min_interval: Duration::from_secs(1) / config.requests_per_second,
-        next_request: Instant::now(),
+        rest,
         products: config.products.iter().map(|_| ProductState::default()).collect(),
         products_warned: false,
         config,
-        client,
         counters: counters.clone(),
         shutdown,
     };
@@ -195,13 +204,10 @@ enum Failure {
 
 struct Poller {
     config: PollConfig,
-    client: reqwest::Client,
+    rest: RestClient,
     emitter: Emitter,
     counters: Arc<PollCounters>,
     shutdown: watch::Receiver<bool>,
-    backoff: BackoffState,
-    min_interval: Duration,
-    next_request: Instant,
     products: Vec<ProductState>,
     /// A failed product list was already logged as a warning.
     products_warned: bool,
@@ -331,53 +337,23 @@ impl Poller {
         }
     }
 
-    /// One URL, retried per the rules in the module docs.
+    /// One URL, paced and retried by the REST client.
     async fn fetch(&mut self, url: &str) -> Result<String, Failure> {
-        self.backoff.reset();
-        let mut attempts = 0;
-        loop {
-            self.pace().await.map_err(Failure::Stop)?;
-            self.counters.request();
-            attempts += 1;
-            let verdict = tokio::select! {
-                _ = signalled(&mut self.shutdown) => return Err(Failure::Stop(Stopped::Shutdown)),
-                result = get(&self.client, url) => match result {
-                    Ok(body) => return Ok(body),
-                    Err(verdict) => verdict,
-                },
-            };
-            let (reason, detail, wait) = match verdict {
-                Verdict::GiveUp { reason, detail } => return Err(Failure::GiveUp { reason, detail }),
-                Verdict::Retry { reason, detail, wait } => (reason, detail, wait),
-            };
-            // The next request of any kind waits: a 429 limits the client,
-            // not the URL, and a struggling server gets its backoff even if
-            // this poll is given up.
-            if reason == "rate_limited" {
-                self.counters.rate_limited();
+        let counters = &self.counters;
+        let observe = |attempt| match attempt {
+            RestAttempt::Request => counters.request(),
+            RestAttempt::Retry(reason) => {
+                if reason == "rate_limited" {
+                    counters.rate_limited();
+                }
+                counters.retry(reason);
             }
-            let delay = wait.map_or_else(|| self.backoff.next_delay(), |w| w.min(MAX_RETRY_AFTER));
-            self.next_request = self.next_request.max(Instant::now() + delay);
-            if attempts >= self.config.max_attempts {
-                return Err(Failure::GiveUp {
-                    reason: "retries_exhausted",
-                    detail: format!("{attempts} attempts, last: {reason}: {detail}"),
-                });
-            }
-            self.counters.retry(reason);
-            tracing::debug!(exchange = %self.config.exchange, url, reason, error = %detail, ?delay, "retrying a poll request");
+        };
+        match self.rest.fetch(RestMethod::Get, url, 1, &mut self.shutdown, &observe).await {
+            Ok(body) => Ok(body),
+            Err(RestError::Stopped) => Err(Failure::Stop(Stopped::Shutdown)),
+            Err(RestError::GiveUp { reason, detail }) => Err(Failure::GiveUp { reason, detail }),
         }
-    }
-
-    /// Waits for the rate limiter's next slot.
-    async fn pace(&mut self) -> Result<(), Stopped> {
-        let at = self.next_request;
-        tokio::select! {
-            _ = signalled(&mut self.shutdown) => return Err(Stopped::Shutdown),
-            _ = tokio::time::sleep_until(at) => {}
-        }
-        self.next_request = Instant::now().max(at) + self.min_interval;
-        Ok(())
     }
 }
 

@@ -1,7 +1,16 @@
-//! One websocket connection's life, over and over: connect, subscribe,
-//! wait for the acknowledgement, forward frames under the watchdog, resync
-//! books on request; on any failure emit `Close` and reconnect after a
-//! jittered backoff; never give up until shutdown.
+//! One websocket connection's life, over and over: fetch a token if the
+//! exchange wants one, connect, wait for the greeting, subscribe (paced),
+//! wait for every acknowledgement, forward frames under the watchdog (with
+//! client pings where the exchange requires them), resync books on
+//! request; on any failure emit `Close` and reconnect after a jittered
+//! backoff; never give up until shutdown.
+//!
+//! A connection the exchange will close at a known age (Binance, 24 h) is
+//! replaced ahead of time, make-before-break: the new connection is opened
+//! and subscribed while the old one is still read, and the old one closes
+//! only once the new one is acknowledged. Frames of both are forwarded in
+//! the meantime; the overlap is harmless downstream (trades are deduplicated
+//! by id, book updates already applied are dropped by sequence).
 
 use std::{
     collections::BTreeSet,
@@ -13,7 +22,7 @@ use std::{
 };
 
 use futures_util::{SinkExt, StreamExt};
-use marketpipe_venues::session::{FrameClass, SessionProtocol};
+use marketpipe_venues::session::{ConnectTarget, FrameClass, Request, SessionProtocol};
 use tokio::{
     net::TcpStream,
     sync::{watch, Notify},
@@ -27,6 +36,7 @@ use crate::{
     emit::{is_signalled, signalled, Emitter, Stopped},
     metrics::FeedCounters,
     record::now,
+    rest::{RestClient, RestError, RestMethod},
     LiveBody,
 };
 
@@ -75,6 +85,9 @@ enum End {
     /// Replace the connection. `reason` is a metric label; `detail` is for
     /// the `Close` record and the log.
     Reconnect { reason: &'static str, detail: String },
+    /// The connection reached its planned age: open its replacement
+    /// before closing it.
+    Rotate,
     /// Shutdown, or nobody downstream: stop for good.
     Stop(Stopped),
 }
@@ -96,11 +109,24 @@ pub(crate) struct Session {
     pub(crate) config: Arc<FeedConfig>,
     pub(crate) protocol: Arc<dyn SessionProtocol>,
     pub(crate) products: Vec<String>,
+    /// Whether this slot also carries the all-market channels (one slot
+    /// of a feed does, so they arrive once).
+    pub(crate) all_market: bool,
+    /// The exchange's REST client (connection tokens), shared with the
+    /// rest of the feed's REST traffic.
+    pub(crate) rest: RestClient,
     pub(crate) control: Arc<SessionControl>,
     pub(crate) counters: Arc<FeedCounters>,
     pub(crate) emitter: Emitter,
     pub(crate) shutdown: watch::Receiver<bool>,
     pub(crate) backoff: BackoffState,
+    /// Request ids, increasing over the session's connections.
+    pub(crate) next_id: u64,
+    /// When the last frame was sent, for the exchange's send rate limit.
+    pub(crate) last_send: Option<Instant>,
+    /// A connection being replaced: read alongside its successor until
+    /// the successor is acknowledged.
+    pub(crate) retiring: Option<(u64, Ws)>,
 }
 
 impl Session {
@@ -109,34 +135,49 @@ impl Session {
         let exchange = self.config.exchange;
         loop {
             if is_signalled(&self.shutdown) {
+                self.retire("shutdown").await;
                 return;
             }
-            let ws = match self.connect().await {
-                Ok(ws) => ws,
-                Err(End::Stop(_)) => return,
+            let conn = next_conn_id();
+            let (mut ws, target) = match self.connect(conn).await {
+                Ok(connected) => connected,
                 Err(End::Reconnect { reason, detail }) => {
                     self.counters.connect_failed(reason);
                     tracing::warn!(%exchange, reason, error = %detail, url = %self.config.ws_url, "websocket connect failed");
+                    // A replacement that cannot connect leaves the old
+                    // connection to its fate: it is closed too, and the
+                    // usual reconnect path (backfill, resync) takes over.
+                    self.retire("replacement failed").await;
                     if self.sleep_backoff().await.is_err() {
                         return;
                     }
                     continue;
                 }
+                Err(End::Rotate | End::Stop(_)) => {
+                    self.retire("shutdown").await;
+                    return;
+                }
             };
-            let conn = next_conn_id();
             // A reconnect brings fresh snapshots: older resync requests are moot.
             drop(self.control.take());
-            if self.emitter.emit(now(), LiveBody::Open { conn, url: self.config.ws_url.clone() }, &mut self.shutdown).await.is_err() {
+            if self.emitter.emit(now(), LiveBody::Open { conn, url: target.url.clone() }, &mut self.shutdown).await.is_err() {
                 return;
             }
             self.counters.opened();
             tracing::info!(%exchange, conn, products = self.products.len(), "websocket connected");
 
-            let mut ws = ws;
             let mut established = None;
-            let end = self.serve(conn, &mut ws, &mut established).await;
+            let end = self.serve(conn, &mut ws, &target, &mut established).await;
+            if let End::Rotate = end {
+                tracing::info!(%exchange, conn, "replacing a connection ahead of the exchange's age limit");
+                self.counters.rotation();
+                self.retiring = Some((conn, ws));
+                continue;
+            }
+            self.retire("its replacement ended").await;
             let (reason_text, stop) = match &end {
                 End::Reconnect { reason, detail } => (format!("{reason}: {detail}"), false),
+                End::Rotate => unreachable!("handled above"),
                 End::Stop(Stopped::Shutdown) => ("shutdown".to_owned(), true),
                 End::Stop(Stopped::Downstream) => ("downstream closed".to_owned(), true),
             };
@@ -163,17 +204,47 @@ impl Session {
         }
     }
 
-    /// Opens the websocket, within the connect timeout, unless shut down.
-    async fn connect(&mut self) -> Result<Ws, End> {
-        let attempt = tokio::time::timeout(self.config.connect_timeout, tokio_tungstenite::connect_async(self.config.ws_url.as_str()));
+    /// Closes the connection being replaced, if any, and records why.
+    async fn retire(&mut self, reason: &str) {
+        let Some((conn, mut ws)) = self.retiring.take() else { return };
+        close(&mut ws).await;
+        tracing::info!(exchange = %self.config.exchange, conn, reason, "retired a replaced connection");
+        let _ = self.emitter.emit_final(now(), LiveBody::Close { conn, reason: format!("rotated: {reason}") }).await;
+    }
+
+    /// Fetches a token if the exchange wants one, then opens the websocket
+    /// within the connect timeout, unless shut down.
+    async fn connect(&mut self, conn: u64) -> Result<(Ws, ConnectTarget), End> {
+        let token = match self.protocol.token_url(&self.config.rest_url) {
+            Some(url) => Some(self.fetch_token(url).await?),
+            None => None,
+        };
+        let target = self
+            .protocol
+            .connect_target(&self.config.ws_url, token.as_deref(), conn)
+            .map_err(|e| End::reconnect("bad_token", e.to_string()))?;
+        let attempt = tokio::time::timeout(self.config.connect_timeout, tokio_tungstenite::connect_async(target.url.as_str()));
         tokio::select! {
             _ = signalled(&mut self.shutdown) => Err(End::Stop(Stopped::Shutdown)),
             result = attempt => match result {
-                Ok(Ok((ws, _response))) => Ok(ws),
+                Ok(Ok((ws, _response))) => Ok((ws, target)),
                 Ok(Err(e)) => Err(End::reconnect("connect_error", e.to_string())),
                 Err(_) => Err(End::reconnect("connect_timeout", format!("no connection within {:?}", self.config.connect_timeout))),
             },
         }
+    }
+
+    /// `POST`s for a connection token; the response is forwarded (archived
+    /// and counted like any REST response).
+    async fn fetch_token(&mut self, url: String) -> Result<String, End> {
+        let weight = self.protocol.rest_weight(&url);
+        let body = match self.rest.fetch(RestMethod::Post, &url, weight, &mut self.shutdown, &|_| {}).await {
+            Ok(body) => body,
+            Err(RestError::Stopped) => return Err(End::Stop(Stopped::Shutdown)),
+            Err(RestError::GiveUp { reason, detail }) => return Err(End::reconnect("token", format!("{reason}: {detail}"))),
+        };
+        self.emitter.emit(now(), LiveBody::Rest { url, body: body.clone() }, &mut self.shutdown).await?;
+        Ok(body)
     }
 
     /// Sleeps the next backoff delay; `Err` if shut down meanwhile.
@@ -186,77 +257,150 @@ impl Session {
         }
     }
 
-    /// Subscribes, waits for the acknowledgement, then forwards frames until
-    /// the connection must end. `established` is set once acknowledged.
-    async fn serve(&mut self, conn: u64, ws: &mut Ws, established: &mut Option<Instant>) -> End {
-        let products: Vec<&str> = self.products.iter().map(String::as_str).collect();
-        let channels: Vec<&str> = self.config.channels.iter().map(String::as_str).collect();
-        for frame in self.protocol.subscribe_frames(&products, &channels) {
-            if let Err(end) = self.send(conn, ws, frame).await {
+    /// Waits for the greeting if the exchange sends one, subscribes, waits
+    /// for the acknowledgements, then forwards frames until the connection
+    /// must end. `established` is set once acknowledged.
+    async fn serve(&mut self, conn: u64, ws: &mut Ws, target: &ConnectTarget, established: &mut Option<Instant>) -> End {
+        let deadline = Instant::now() + self.config.ack_timeout;
+        if self.protocol.awaits_welcome() {
+            if let Err(end) = self.establish(conn, ws, deadline, |class| matches!(class, FrameClass::Welcome)).await {
                 return end;
             }
         }
-        if let Err(end) = self.await_ack(conn, ws).await {
+        let products: Vec<&str> = self.products.iter().map(String::as_str).collect();
+        let channels: Vec<&str> = self
+            .config
+            .channels
+            .iter()
+            .filter(|c| self.all_market || !self.protocol.is_all_market_channel(c))
+            .map(String::as_str)
+            .collect();
+        let requests = self.protocol.subscribe_frames(&products, &channels, &mut self.next_id);
+        let mut awaited: BTreeSet<String> = requests.iter().filter_map(|r| r.reply_id.clone()).collect();
+        let by_products = awaited.is_empty();
+        for request in requests {
+            if let Err(end) = self.send(conn, ws, request.text).await {
+                return end;
+            }
+        }
+        let all_products = self.products.clone();
+        let acked = self
+            .establish(conn, ws, deadline, |class| match class {
+                FrameClass::Reply { id } => {
+                    awaited.remove(id);
+                    !by_products && awaited.is_empty()
+                }
+                // Coinbase acks list the whole subscription, so a partial
+                // one (to an earlier frame of several) is followed by a
+                // complete one.
+                FrameClass::Ack { products } => by_products && all_products.iter().all(|p| products.binary_search(p).is_ok()),
+                _ => false,
+            })
+            .await;
+        if let Err(end) = acked {
             return end;
         }
         *established = Some(Instant::now());
-        match self.forward(conn, ws).await {
+        self.retire("replacement subscribed").await;
+        match self.forward(conn, ws, target).await {
             Ok(never) => match never {},
             Err(end) => end,
         }
     }
 
-    /// Sends a text frame and records it.
+    /// Sends a text frame, no sooner than the exchange's send interval
+    /// after the previous one, and records it.
     async fn send(&mut self, conn: u64, ws: &mut Ws, text: String) -> Result<(), End> {
+        if let Some(last) = self.last_send {
+            let at = last + self.protocol.send_interval();
+            tokio::select! {
+                _ = signalled(&mut self.shutdown) => return Err(End::Stop(Stopped::Shutdown)),
+                _ = tokio::time::sleep_until(at) => {}
+            }
+        }
+        self.last_send = Some(Instant::now());
         let at = now();
         ws.send(Message::text(text.clone())).await.map_err(|e| End::reconnect("send_error", e.to_string()))?;
         self.emitter.emit(at, LiveBody::WsOut { conn, text }, &mut self.shutdown).await?;
         Ok(())
     }
 
-    /// Reads until an acknowledgement names every product of this session.
-    /// Frames before it are forwarded too (they were received).
-    async fn await_ack(&mut self, conn: u64, ws: &mut Ws) -> Result<(), End> {
-        let deadline = Instant::now() + self.config.ack_timeout;
+    /// Reads until `done` accepts a frame's class, by `deadline`. Frames
+    /// before it are forwarded too (they were received), and so are those
+    /// of a connection being replaced, which is read alongside.
+    async fn establish(&mut self, conn: u64, ws: &mut Ws, deadline: Instant, mut done: impl FnMut(&FrameClass) -> bool) -> Result<(), End> {
         loop {
             let next = tokio::select! {
                 _ = signalled(&mut self.shutdown) => return Err(End::Stop(Stopped::Shutdown)),
                 next = tokio::time::timeout_at(deadline, ws.next()) => next,
+                old = next_retiring(&mut self.retiring) => {
+                    self.on_retiring(old).await?;
+                    continue;
+                }
             };
             let Ok(next) = next else {
                 self.counters.ack_timeout();
-                return Err(End::reconnect("ack_timeout", format!("no subscription acknowledgement within {:?}", self.config.ack_timeout)));
+                return Err(End::reconnect("ack_timeout", format!("no greeting or acknowledgement within {:?}", self.config.ack_timeout)));
             };
-            if let Some(FrameClass::Ack { products }) = self.on_message(conn, next).await? {
-                // Coinbase acks list the whole subscription, so a partial
-                // one (to an earlier frame of several) is followed by a
-                // complete one.
-                if self.products.iter().all(|p| products.binary_search(p).is_ok()) {
+            if let Some(class) = self.on_message(conn, next).await? {
+                if done(&class) {
                     return Ok(());
                 }
             }
         }
     }
 
-    /// Forwards frames, under the watchdog when heartbeats are subscribed,
-    /// and serves resync requests.
-    async fn forward(&mut self, conn: u64, ws: &mut Ws) -> Result<std::convert::Infallible, End> {
-        let heartbeats = self.protocol.heartbeat_channel().is_some_and(|hb| self.config.channels.iter().any(|c| c == hb));
-        let watchdog = heartbeats.then_some(self.config.watchdog);
+    /// Forwards one read of the connection being replaced; an error or an
+    /// end of it retires it at once.
+    async fn on_retiring(&mut self, next: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>) -> Result<(), End> {
+        let Some(conn) = self.retiring.as_ref().map(|(c, _)| *c) else { return Ok(()) };
+        match self.on_message(conn, next).await {
+            Ok(_) => Ok(()),
+            Err(End::Stop(s)) => Err(End::Stop(s)),
+            Err(_) => {
+                self.retire("ended before its replacement was ready").await;
+                Ok(())
+            }
+        }
+    }
+
+    /// Forwards frames, under the watchdog when the subscription or the
+    /// pings guarantee traffic, sends the pings, serves resync requests,
+    /// and asks for a replacement at the planned connection age.
+    async fn forward(&mut self, conn: u64, ws: &mut Ws, target: &ConnectTarget) -> Result<std::convert::Infallible, End> {
+        let ping = target.ping_interval.filter(|p| !p.is_zero());
+        let watchdog = match (ping, target.ping_timeout) {
+            // The exchange answers every ping: silence longer than a ping
+            // period plus its timeout is a dead connection.
+            (Some(interval), timeout) => Some(self.config.watchdog.max(interval + timeout.unwrap_or(interval))),
+            (None, _) if self.protocol.keeps_alive(&self.config.channels) => Some(self.config.watchdog),
+            (None, _) => None,
+        };
+        let mut pings = ping.map(|p| tokio::time::interval_at(Instant::now() + p, p));
+        let rotate_at = self.config.max_connection_age.map(|age| Instant::now() + age);
         let control = self.control.clone();
         loop {
             let next = tokio::select! {
                 biased;
                 _ = signalled(&mut self.shutdown) => return Err(End::Stop(Stopped::Shutdown)),
+                _ = sleep_until_opt(rotate_at) => return Err(End::Rotate),
                 _ = control.notify.notified() => {
                     self.resync(conn, ws).await?;
+                    continue;
+                }
+                _ = tick_opt(&mut pings) => {
+                    let n = self.next_id;
+                    self.next_id += 1;
+                    if let Some(frame) = self.protocol.ping_frame(n) {
+                        self.send(conn, ws, frame).await?;
+                    }
                     continue;
                 }
                 next = read(ws, watchdog) => next,
             };
             let Some(next) = next else {
                 self.counters.watchdog_trip();
-                return Err(End::reconnect("watchdog", format!("no frame for {:?}", self.config.watchdog)));
+                return Err(End::reconnect("watchdog", format!("no frame for {watchdog:?}")));
             };
             self.on_message(conn, next).await?;
         }
@@ -313,17 +457,13 @@ impl Session {
             return Ok(());
         }
         tracing::info!(exchange = %self.config.exchange, conn, products = ?products, "resyncing books");
-        let frames: Vec<String> = self
-            .protocol
-            .unsubscribe_frames(&products, &book)
-            .into_iter()
-            .chain(self.protocol.subscribe_frames(&products, &book))
-            .collect();
+        let mut frames: Vec<Request> = self.protocol.unsubscribe_frames(&products, &book, &mut self.next_id);
+        frames.extend(self.protocol.subscribe_frames(&products, &book, &mut self.next_id));
         for _ in &products {
             self.counters.resync();
         }
         for frame in frames {
-            self.send(conn, ws, frame).await?;
+            self.send(conn, ws, frame.text).await?;
         }
         Ok(())
     }
@@ -334,6 +474,32 @@ async fn read(ws: &mut Ws, watchdog: Option<Duration>) -> Option<Option<Result<M
     match watchdog {
         Some(period) => tokio::time::timeout(period, ws.next()).await.ok(),
         None => Some(ws.next().await),
+    }
+}
+
+/// The next read of the connection being replaced; never without one.
+async fn next_retiring(retiring: &mut Option<(u64, Ws)>) -> Option<Result<Message, tokio_tungstenite::tungstenite::Error>> {
+    match retiring {
+        Some((_, ws)) => ws.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sleeps until `at`; never without it.
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The next tick; never without an interval.
+async fn tick_opt(interval: &mut Option<tokio::time::Interval>) {
+    match interval {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
     }
 }
 

@@ -15,7 +15,7 @@ use axum::{
     routing::get,
     Router,
 };
-use marketpipe_live::{spawn_backfiller, BackfillConfig, BackfillHandle, Gap, LiveBody, LiveRecord};
+use marketpipe_live::{spawn_backfiller, BackfillConfig, BackfillHandle, Gap, LiveBody, LiveRecord, RestClient, RestRequest};
 use marketpipe_venues::coinbase::session::CoinbaseSession;
 use support::*;
 use tokio::{
@@ -70,7 +70,7 @@ async fn rest_server(ex: Exchange) -> String {
 
 struct Running {
     handle: BackfillHandle,
-    gaps: mpsc::Sender<Gap>,
+    gaps: mpsc::Sender<RestRequest>,
     rx: mpsc::Receiver<LiveRecord>,
     stop: watch::Sender<bool>,
 }
@@ -78,14 +78,15 @@ struct Running {
 fn start(rest_url: &str, tweak: impl FnOnce(&mut BackfillConfig)) -> Running {
     let mut cfg = BackfillConfig::new(&CoinbaseSession);
     cfg.rest_url = rest_url.to_owned();
-    cfg.requests_per_second = 1000;
+    cfg.weight_per_second = 1000;
     cfg.backoff = fast_backoff();
     cfg.request_timeout = Duration::from_secs(2);
     tweak(&mut cfg);
     let (gaps, requests) = mpsc::channel(16);
     let (tx, rx) = mpsc::channel(64);
     let (stop, shutdown) = watch::channel(false);
-    let handle = spawn_backfiller(cfg, Arc::new(CoinbaseSession), requests, tx, shutdown).unwrap();
+    let rest = RestClient::new(cfg.exchange, cfg.rest_policy()).unwrap();
+    let handle = spawn_backfiller(cfg, Arc::new(CoinbaseSession), rest, requests, tx, shutdown).unwrap();
     Running { handle, gaps, rx, stop }
 }
 
@@ -118,9 +119,9 @@ async fn pages_backwards_across_three_pages_until_the_gap_is_covered() {
     let ex = Exchange { newest: 3000, ..Exchange::default() };
     let url = rest_server(ex.clone()).await;
     // Every page request is paced at 20/s: three pages take two intervals.
-    let mut run = start(&url, |c| c.requests_per_second = 20);
+    let mut run = start(&url, |c| c.weight_per_second = 20);
     let started = Instant::now();
-    run.gaps.send(gap("BTC-USD", 10, 2500)).await.unwrap();
+    run.gaps.send(RestRequest::from(gap("BTC-USD", 10, 2500))).await.unwrap();
     settled(&run.handle, 1).await;
     assert!(started.elapsed() >= Duration::from_millis(100), "rate limit not applied: {:?}", started.elapsed());
     let pages = rest_records(&mut run.rx);
@@ -152,7 +153,7 @@ async fn a_warm_start_pages_back_to_the_start_of_history_or_its_cap() {
     // History shorter than the cap: paged until the exchange has no more.
     let url = rest_server(Exchange { newest: 2500, ..Exchange::default() }).await;
     let mut run = start(&url, |c| c.warm_start_pages = 10);
-    run.gaps.send(Gap::warm_start("BTC-USD", 2001)).await.unwrap();
+    run.gaps.send(RestRequest::from(Gap::warm_start("BTC-USD", 2001))).await.unwrap();
     settled(&run.handle, 1).await;
     let pages = rest_records(&mut run.rx);
     let ids: BTreeSet<u64> = pages
@@ -166,7 +167,7 @@ async fn a_warm_start_pages_back_to_the_start_of_history_or_its_cap() {
     // Longer history: the cap ends the warm start, which still completes.
     let url = rest_server(Exchange { newest: 100_000, ..Exchange::default() }).await;
     let mut run = start(&url, |c| c.warm_start_pages = 2);
-    run.gaps.send(Gap::warm_start("BTC-USD", 90_001)).await.unwrap();
+    run.gaps.send(RestRequest::from(Gap::warm_start("BTC-USD", 90_001))).await.unwrap();
     settled(&run.handle, 1).await;
     assert_eq!(rest_records(&mut run.rx).len(), 2);
     let s = run.handle.stats();
@@ -179,7 +180,7 @@ async fn retries_server_errors_and_rate_limits() {
     ex.plan.lock().unwrap().extend([(StatusCode::INTERNAL_SERVER_ERROR, None), (StatusCode::TOO_MANY_REQUESTS, Some("0"))]);
     let url = rest_server(ex.clone()).await;
     let mut run = start(&url, |_| {});
-    run.gaps.send(gap("BTC-USD", 2400, 2500)).await.unwrap();
+    run.gaps.send(RestRequest::from(gap("BTC-USD", 2400, 2500))).await.unwrap();
     settled(&run.handle, 1).await;
     let pages = rest_records(&mut run.rx);
     assert_eq!(pages.len(), 1, "failed responses are not forwarded");
@@ -197,7 +198,7 @@ async fn respects_retry_after() {
     ex.plan.lock().unwrap().push_back((StatusCode::TOO_MANY_REQUESTS, Some("1")));
     let url = rest_server(ex.clone()).await;
     let run = start(&url, |c| c.backoff.max = Duration::from_secs(2));
-    run.gaps.send(gap("BTC-USD", 2400, 2500)).await.unwrap();
+    run.gaps.send(RestRequest::from(gap("BTC-USD", 2400, 2500))).await.unwrap();
     settled(&run.handle, 1).await;
     let times: Vec<Instant> = ex.requests.lock().unwrap().iter().map(|(t, _)| *t).collect();
     assert_eq!(times.len(), 2);
@@ -209,8 +210,8 @@ async fn gives_up_on_not_found_and_carries_on() {
     let ex = Exchange { newest: 3000, ..Exchange::default() };
     let url = rest_server(ex.clone()).await;
     let mut run = start(&url, |_| {});
-    run.gaps.send(gap("NOPE-USD", 1, 50)).await.unwrap();
-    run.gaps.send(gap("BTC-USD", 2400, 2500)).await.unwrap();
+    run.gaps.send(RestRequest::from(gap("NOPE-USD", 1, 50))).await.unwrap();
+    run.gaps.send(RestRequest::from(gap("BTC-USD", 2400, 2500))).await.unwrap();
     settled(&run.handle, 2).await;
     let s = run.handle.stats();
     assert_eq!((s.gaps_failed, s.gaps_completed, s.retries), (1, 1, 0));
@@ -226,7 +227,7 @@ async fn exhausted_retries_give_up_the_gap() {
     ex.plan.lock().unwrap().extend([(StatusCode::BAD_GATEWAY, None); 5]);
     let url = rest_server(ex.clone()).await;
     let run = start(&url, |c| c.max_attempts = 3);
-    run.gaps.send(gap("BTC-USD", 2400, 2500)).await.unwrap();
+    run.gaps.send(RestRequest::from(gap("BTC-USD", 2400, 2500))).await.unwrap();
     settled(&run.handle, 1).await;
     let s = run.handle.stats();
     assert_eq!((s.gaps_failed, s.requests, s.retries), (1, 3, 2));
@@ -237,7 +238,7 @@ async fn shutdown_interrupts_a_hanging_request() {
     let ex = Exchange { newest: 3000, hang: true, ..Exchange::default() };
     let url = rest_server(ex.clone()).await;
     let run = start(&url, |c| c.request_timeout = Duration::from_secs(60));
-    run.gaps.send(gap("BTC-USD", 2400, 2500)).await.unwrap();
+    run.gaps.send(RestRequest::from(gap("BTC-USD", 2400, 2500))).await.unwrap();
     while ex.requests.lock().unwrap().is_empty() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }

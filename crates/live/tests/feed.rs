@@ -4,7 +4,7 @@ mod support;
 
 use std::{sync::Arc, time::Duration};
 
-use marketpipe_live::{spawn_feed, FeedConfig, FeedHandle, LiveBody, LiveRecord};
+use marketpipe_live::{spawn_feed, FeedConfig, FeedHandle, LiveBody, LiveRecord, RestClient};
 use marketpipe_model::Exchange;
 use marketpipe_venues::coinbase::session::CoinbaseSession;
 use support::*;
@@ -33,7 +33,7 @@ struct Running {
 fn start(config: FeedConfig, capacity: usize) -> Running {
     let (tx, rx) = mpsc::channel(capacity);
     let (stop, shutdown) = watch::channel(false);
-    let feed = spawn_feed(config, Arc::new(CoinbaseSession), tx, shutdown).unwrap();
+    let feed = spawn_feed(config, Arc::new(CoinbaseSession), RestClient::for_protocol(&CoinbaseSession).unwrap(), tx, shutdown).unwrap();
     Running { feed, rx, stop }
 }
 
@@ -254,8 +254,15 @@ async fn invalid_configuration_is_refused() {
     let (tx, _rx) = mpsc::channel(1);
     let (_stop, shutdown) = watch::channel(false);
     let mut cfg = config("http://127.0.0.1:1", &["BTC-USD"], &["heartbeat"]);
-    assert!(spawn_feed(cfg.clone(), Arc::new(CoinbaseSession), tx.clone(), shutdown.clone()).is_err());
+    assert!(spawn_feed(
+        cfg.clone(),
+        Arc::new(CoinbaseSession),
+        RestClient::for_protocol(&CoinbaseSession).unwrap(),
+        tx.clone(),
+        shutdown.clone()
+    )
+    .is_err());
     cfg.ws_url = "ws://127.0.0.1:1".into();
     cfg.channels.clear();
-    assert!(spawn_feed(cfg, Arc::new(CoinbaseSession), tx, shutdown).is_err());
+    assert!(spawn_feed(cfg, Arc::new(CoinbaseSession), RestClient::for_protocol(&CoinbaseSession).unwrap(), tx, shutdown).is_err());
 }

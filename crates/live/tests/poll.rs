@@ -27,8 +27,9 @@ use tokio::{
     time::Instant,
 };
 
+/// Quick retries; `max` stays high, since it also caps `Retry-After`.
 fn fast_backoff() -> Backoff {
-    Backoff { initial: Duration::from_millis(20), max: Duration::from_millis(80), reset_after: Duration::from_secs(30) }
+    Backoff { initial: Duration::from_millis(20), max: Duration::from_secs(60), reset_after: Duration::from_secs(30) }
 }
 
 /// A poller configuration for tests: fast retries, a generous rate cap.

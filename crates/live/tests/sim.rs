@@ -5,7 +5,7 @@ mod support;
 
 use std::{sync::Arc, time::Duration};
 
-use marketpipe_live::{spawn_backfiller, spawn_feed, BackfillConfig, FeedConfig, Gap, LiveBody};
+use marketpipe_live::{spawn_backfiller, spawn_feed, BackfillConfig, FeedConfig, Gap, LiveBody, RestClient, RestRequest};
 use marketpipe_model::{Exchange, MarketEvent, Timestamp, TradeId};
 use marketpipe_sim::{Faults, SimConfig};
 use marketpipe_venues::{coinbase::session::CoinbaseSession, Decoded};
@@ -28,10 +28,11 @@ async fn live_frames_and_backfilled_pages_decode_and_reconnects_are_counted() {
     cfg.backoff = fast_backoff();
     let (tx, mut rx) = mpsc::channel(1024);
     let (stop, shutdown) = watch::channel(false);
-    let feed = spawn_feed(cfg.clone(), protocol.clone(), tx.clone(), shutdown.clone()).unwrap();
+    let rest = RestClient::for_protocol(protocol.as_ref()).unwrap();
+    let feed = spawn_feed(cfg.clone(), protocol.clone(), rest.clone(), tx.clone(), shutdown.clone()).unwrap();
 
     let (gap_tx, gap_rx) = mpsc::channel(64);
-    let backfill = spawn_backfiller(BackfillConfig::for_feed(protocol.as_ref(), &cfg), protocol, gap_rx, tx, shutdown).unwrap();
+    let backfill = spawn_backfiller(BackfillConfig::for_feed(protocol.as_ref(), &cfg), protocol, rest, gap_rx, tx, shutdown).unwrap();
 
     let mut decoder = marketpipe_venues::decoder_for(Exchange::Coinbase).unwrap();
     let mut events = Vec::new();
@@ -72,7 +73,10 @@ async fn live_frames_and_backfilled_pages_decode_and_reconnects_are_counted() {
                 *seen += 1;
                 if !asked && *seen == 30 {
                     asked = true;
-                    gap_tx.send(Gap { product: t.instrument.symbol.as_str().to_owned(), after_id: id - 20, before_id: id }).await.unwrap();
+                    gap_tx
+                        .send(RestRequest::from(Gap { product: t.instrument.symbol.as_str().to_owned(), after_id: id - 20, before_id: id }))
+                        .await
+                        .unwrap();
                 }
             }
         }
@@ -95,4 +99,66 @@ fn t_id(e: &MarketEvent) -> TradeId {
         MarketEvent::Trade(t) => t.id.clone(),
         _ => TradeId::Str("".into()),
     }
+}
+
+/// A connection past its planned age is replaced make-before-break: the
+/// new one is open and acknowledged before the old one closes, so across
+/// several rotations every trade of every product arrives (consecutive ids,
+/// no hole) and no book loses its feed.
+#[tokio::test]
+async fn connections_rotated_at_their_age_lose_no_trade() {
+    let sim = sim(Faults::default()).await;
+    let protocol = Arc::new(CoinbaseSession);
+    let mut cfg = FeedConfig::new(protocol.as_ref(), sim.products());
+    cfg.ws_url = sim.ws_url();
+    cfg.rest_url = sim.rest_url();
+    cfg.backoff = fast_backoff();
+    cfg.max_connection_age = Some(Duration::from_secs(1));
+    let (tx, mut rx) = mpsc::channel(4096);
+    let (stop, shutdown) = watch::channel(false);
+    let rest = RestClient::for_protocol(protocol.as_ref()).unwrap();
+    let feed = spawn_feed(cfg, protocol, rest, tx, shutdown).unwrap();
+
+    let mut decoder = marketpipe_venues::decoder_for(Exchange::Coinbase).unwrap();
+    let mut events = Vec::new();
+    let mut last_id = std::collections::BTreeMap::new();
+    let (mut open, mut max_open, mut rotated) = (0usize, 0usize, 0usize);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while rotated < 3 {
+        let Ok(Some(record)) = tokio::time::timeout_at(deadline, rx.recv()).await else {
+            panic!("timed out after {rotated} rotations: {:?}", feed.stats());
+        };
+        match &record.body {
+            LiveBody::Open { .. } => {
+                open += 1;
+                max_open = max_open.max(open);
+            }
+            LiveBody::Close { reason, .. } => {
+                open -= 1;
+                assert!(reason.starts_with("rotated"), "only rotations close connections here: {reason}");
+                rotated += 1;
+            }
+            LiveBody::Ws { text, .. } => {
+                events.clear();
+                decoder.decode_ws(text, record.recv, &mut events).unwrap();
+                for e in &events {
+                    let MarketEvent::Trade(t) = e else { continue };
+                    let TradeId::Num(id) = t.id else { continue };
+                    let last = last_id.entry(t.instrument.symbol.as_str().to_owned()).or_insert(id);
+                    // Overlapping connections repeat trades; none may be skipped.
+                    assert!(id <= *last + 1, "{}: trade {id} after {last}", t.instrument.symbol.as_str());
+                    *last = (*last).max(id);
+                }
+            }
+            LiveBody::WsOut { .. } | LiveBody::Rest { .. } => {}
+        }
+    }
+    assert_eq!(max_open, 2, "the replacement opens before the old connection closes");
+    let stats = feed.stats();
+    assert!(stats.rotations >= 3, "{stats:?}");
+    assert_eq!(stats.reconnects, 0, "rotations are not reconnects: {stats:?}");
+    assert!(last_id.len() == sim.products().len());
+    stop.send_replace(true);
+    feed.join().await.unwrap();
+    sim.shutdown().await.unwrap();
 }

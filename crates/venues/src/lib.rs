@@ -99,6 +99,19 @@ pub trait VenueDecoder: Send {
     /// URL's path and query, never its host, so captures made against older
     /// API hosts or a simulator decode the same.
     fn decode_rest(&mut self, url: &str, body: &str, recv: Timestamp, out: &mut Vec<MarketEvent>) -> Result<Decoded, DecodeError>;
+
+    /// Appends the native ids of the products whose order book waits for a
+    /// REST snapshot (see [`session::SessionProtocol::snapshot_url`]).
+    /// Level-triggered: a product stays listed until a snapshot joins its
+    /// stream, so a runtime polling this must pace its requests. Exchanges
+    /// whose websocket sends snapshots list nothing.
+    fn awaiting_snapshot(&self, _out: &mut Vec<String>) {}
+
+    /// The native id of `key`'s product, as the exchange's requests name it
+    /// (Binance `NKNUSDT` for `NKN-USDT`), if the decoder knows it.
+    fn native_id(&self, key: &InstrumentKey) -> Option<String> {
+        Some(key.symbol.as_str().to_owned())
+    }
 }
 
 /// A fresh decoder for `exchange`, or `None` where marketpipe does not speak

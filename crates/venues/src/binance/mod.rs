@@ -43,6 +43,7 @@ mod fast;
 mod message;
 mod registry;
 mod rest;
+pub mod session;
 mod sync;
 mod ticker;
 mod trade;
@@ -352,6 +353,14 @@ impl BinanceDecoder {
 impl VenueDecoder for BinanceDecoder {
     fn exchange(&self) -> Exchange {
         Exchange::Binance
+    }
+
+    fn awaiting_snapshot(&self, out: &mut Vec<String>) {
+        out.extend(self.needs_snapshot().map(str::to_owned));
+    }
+
+    fn native_id(&self, key: &InstrumentKey) -> Option<String> {
+        self.registry.find_key(key).map(|i| self.registry.entry(i).product.native_symbol.clone())
     }
 
     fn decode_ws(&mut self, frame: &str, recv: Timestamp, out: &mut Vec<MarketEvent>) -> Result<Decoded, DecodeError> {

@@ -17,7 +17,7 @@ use super::{
     de::{self, json_error, OptU64},
 };
 use crate::{
-    session::{push_path_segment, FrameClass, SessionProtocol, TradePage},
+    session::{push_path_segment, FrameClass, Request, SessionProtocol, TradePage},
     DecodeError,
 };
 
@@ -161,12 +161,12 @@ impl SessionProtocol for CoinbaseSession {
     /// ```json
     /// {"type":"subscribe","product_ids":["BTC-USD","ETH-USD"],"channels":["heartbeat","level2_batch","matches"]}
     /// ```
-    fn subscribe_frames(&self, products: &[&str], channels: &[&str]) -> Vec<String> {
-        vec![subscribe_request(products, channels)]
+    fn subscribe_frames(&self, products: &[&str], channels: &[&str], _next_id: &mut u64) -> Vec<Request> {
+        vec![Request::unnumbered(subscribe_request(products, channels))]
     }
 
-    fn unsubscribe_frames(&self, products: &[&str], channels: &[&str]) -> Vec<String> {
-        vec![unsubscribe_request(products, channels)]
+    fn unsubscribe_frames(&self, products: &[&str], channels: &[&str], _next_id: &mut u64) -> Vec<Request> {
+        vec![Request::unnumbered(unsubscribe_request(products, channels))]
     }
 
     /// Examples:
@@ -191,6 +191,11 @@ impl SessionProtocol for CoinbaseSession {
             Ok(TypeOnly { kind: Some(kind) }) => Self::classify_type(&kind, text),
             _ => FrameClass::Data,
         }
+    }
+
+    /// `{rest}/products`.
+    fn products_url(&self, rest_url: &str) -> String {
+        format!("{}/products", rest_url.trim_end_matches('/'))
     }
 
     /// `{rest}/products/{id}/trades?limit=1000&after={cursor}`.
@@ -234,11 +239,13 @@ mod tests {
 
     #[test]
     fn subscribe_and_unsubscribe_frames() {
-        let sub = P.subscribe_frames(&["BTC-USD", "ETH-USD"], &["heartbeat", "matches"]);
+        let n = &mut 0;
+        let text = |r: Vec<Request>| r.into_iter().map(|r| r.text).collect::<Vec<_>>();
+        let sub = text(P.subscribe_frames(&["BTC-USD", "ETH-USD"], &["heartbeat", "matches"], n));
         assert_eq!(sub, vec![r#"{"type":"subscribe","product_ids":["BTC-USD","ETH-USD"],"channels":["heartbeat","matches"]}"#]);
-        let unsub = P.unsubscribe_frames(&["BTC-USD"], &["level2_batch"]);
+        let unsub = text(P.unsubscribe_frames(&["BTC-USD"], &["level2_batch"], n));
         assert_eq!(unsub, vec![r#"{"type":"unsubscribe","product_ids":["BTC-USD"],"channels":["level2_batch"]}"#]);
-        let v: serde_json::Value = serde_json::from_str(&P.unsubscribe_frames(&["a\"b"], &[])[0]).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&P.unsubscribe_frames(&["a\"b"], &[], n)[0].text).unwrap();
         assert_eq!(v["type"], "unsubscribe");
         assert_eq!(v["product_ids"][0], "a\"b");
     }

@@ -62,6 +62,7 @@ mod message;
 mod registry;
 mod rest;
 mod scan;
+pub mod session;
 mod sync;
 mod ticker;
 mod trade;
@@ -365,6 +366,14 @@ impl KucoinDecoder {
 impl VenueDecoder for KucoinDecoder {
     fn exchange(&self) -> Exchange {
         Exchange::Kucoin
+    }
+
+    fn awaiting_snapshot(&self, out: &mut Vec<String>) {
+        out.extend(KucoinDecoder::awaiting_snapshot(self).into_iter().map(str::to_owned));
+    }
+
+    fn native_id(&self, key: &InstrumentKey) -> Option<String> {
+        self.registry.entries().find(|(_, e)| &e.product.key == key).map(|(native, _)| native.to_owned())
     }
 
     fn decode_ws(&mut self, frame: &str, recv: Timestamp, out: &mut Vec<MarketEvent>) -> Result<Decoded, DecodeError> {
