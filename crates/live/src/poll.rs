@@ -228,8 +228,10 @@ impl Poller {
             Ok(listed) => listed,
             Err(why) => return self.stopped(why),
         };
-        // One slot per product per interval: products spread evenly.
-        let mut slots = tokio::time::interval(self.config.interval / u32::try_from(n).unwrap_or(u32::MAX));
+        // One slot per product per interval: products spread evenly (a
+        // zero period would make tokio's interval panic).
+        let period = (self.config.interval / u32::try_from(n).unwrap_or(u32::MAX)).max(Duration::from_millis(1));
+        let mut slots = tokio::time::interval(period);
         slots.set_missed_tick_behavior(MissedTickBehavior::Delay);
         for i in (0..n).cycle() {
             tokio::select! {
