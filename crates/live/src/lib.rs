@@ -1,6 +1,7 @@
 //! Live exchange connectivity: websocket sessions that subscribe, check the
 //! acknowledgement, watch for silence, resync books and reconnect with
-//! jittered backoff forever; and a REST backfiller that fills trade-id gaps.
+//! jittered backoff forever; a REST backfiller that fills trade-id gaps; and
+//! a REST poller for sources without a websocket (Coinbase Advanced Trade).
 //!
 //! Everything exchange-specific comes from a
 //! [`marketpipe_venues::session::SessionProtocol`]; this crate owns the
@@ -38,6 +39,7 @@ mod error;
 mod feed;
 mod gap;
 pub mod metrics;
+mod poll;
 mod record;
 mod rest;
 mod session;
@@ -51,7 +53,11 @@ pub use config::{
 pub use error::LiveError;
 pub use feed::{spawn_feed, split_products, FeedHandle, Resyncer};
 pub use gap::{Gap, GapDetector};
-pub use metrics::{BackfillStats, FeedStats};
+pub use metrics::{BackfillStats, FeedStats, PollStats};
+pub use poll::{
+    spawn_poller, PollConfig, PollHandle, DEFAULT_POLL_INTERVAL, DEFAULT_POLL_LIMIT, DEFAULT_POLL_MAX_ATTEMPTS,
+    DEFAULT_POLL_REQUESTS_PER_SECOND,
+};
 pub use record::{now, LiveBody, LiveRecord};
 pub use rest::{RestClient, RestError, RestMethod, RestPolicy};
 

@@ -57,6 +57,23 @@ pub const BACKFILL_GAPS_MERGED: &str = "marketpipe_backfill_gaps_merged_total";
 pub const SNAPSHOTS_FETCHED: &str = "marketpipe_snapshots_fetched_total";
 /// REST book snapshots given up, by reason.
 pub const SNAPSHOT_FAILURES: &str = "marketpipe_snapshot_failures_total";
+/// Poller HTTP requests sent, retries included (`exchange`).
+pub const POLL_REQUESTS: &str = "marketpipe_poll_requests_total";
+/// Poller responses received and forwarded: trades pages and product lists (`exchange`).
+pub const POLL_PAGES: &str = "marketpipe_poll_pages_total";
+/// Poller requests retried (`exchange`, `reason`).
+pub const POLL_RETRIES: &str = "marketpipe_poll_retries_total";
+/// Polls that produced no page (`exchange`, `reason`: `client_error`,
+/// `retries_exhausted`...); the product is polled again next round.
+pub const POLL_FAILURES: &str = "marketpipe_poll_failures_total";
+/// Trades on polled pages newer than any seen before (`exchange`).
+pub const POLL_TRADES_NEW: &str = "marketpipe_poll_trades_new_total";
+/// Trades on polled pages already seen on an earlier poll (`exchange`).
+pub const POLL_TRADES_SEEN: &str = "marketpipe_poll_trades_already_seen_total";
+/// Polls whose oldest trade came after a hole behind the newest trade seen
+/// before: trades were missed, the interval is too long for the page size
+/// (`exchange`).
+pub const POLL_MISSED_WINDOWS: &str = "marketpipe_poll_missed_windows_total";
 
 /// Counts `name` for `exchange`.
 pub(crate) fn count(name: &'static str, exchange: Exchange) {
@@ -314,5 +331,145 @@ impl BackfillCounters {
     pub(crate) fn snapshot_failed(&self, reason: &'static str) {
         self.snapshots_failed.fetch_add(1, Relaxed);
         count_reason(SNAPSHOT_FAILURES, self.exchange, reason);
+    }
+}
+
+/// A snapshot of a poller's counters (all only grow).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PollStats {
+    /// Product list responses forwarded.
+    pub product_lists: u64,
+    /// Market trades pages forwarded.
+    pub polls: u64,
+    /// HTTP requests sent, retries included.
+    pub requests: u64,
+    /// Requests retried (429, 5xx, timeouts, connection errors).
+    pub retries: u64,
+    /// 429 responses retried (a subset of `retries`).
+    pub rate_limited: u64,
+    /// Polls answered with a 4xx other than 429 (an unknown product...).
+    pub client_errors: u64,
+    /// Polls given up after the last retry.
+    pub failed_polls: u64,
+    /// Forwarded pages whose trade ids could not be read (the decoder will
+    /// reject them too).
+    pub bad_pages: u64,
+    /// Trades newer than any seen before on the same product.
+    pub new_trades: u64,
+    /// Trades seen on an earlier poll (overlap, harmless: dedup drops them).
+    pub seen_trades: u64,
+    /// Polls that found a hole between the newest trade seen before and the
+    /// page's oldest: trades missed.
+    pub missed_windows: u64,
+    /// Sends that found the downstream channel full.
+    pub channel_full: u64,
+}
+
+/// The live counters behind [`PollStats`].
+#[derive(Debug)]
+pub(crate) struct PollCounters {
+    exchange: Exchange,
+    product_lists: AtomicU64,
+    polls: AtomicU64,
+    requests: AtomicU64,
+    retries: AtomicU64,
+    rate_limited: AtomicU64,
+    client_errors: AtomicU64,
+    failed_polls: AtomicU64,
+    bad_pages: AtomicU64,
+    new_trades: AtomicU64,
+    seen_trades: AtomicU64,
+    missed_windows: AtomicU64,
+    /// Shared with the poller's emitter, which counts the waits.
+    channel_full: Arc<AtomicU64>,
+}
+
+impl PollCounters {
+    pub(crate) fn new(exchange: Exchange, channel_full: Arc<AtomicU64>) -> Self {
+        let zero = || AtomicU64::new(0);
+        PollCounters {
+            exchange,
+            product_lists: zero(),
+            polls: zero(),
+            requests: zero(),
+            retries: zero(),
+            rate_limited: zero(),
+            client_errors: zero(),
+            failed_polls: zero(),
+            bad_pages: zero(),
+            new_trades: zero(),
+            seen_trades: zero(),
+            missed_windows: zero(),
+            channel_full,
+        }
+    }
+
+    pub(crate) fn snapshot(&self) -> PollStats {
+        PollStats {
+            product_lists: self.product_lists.load(Relaxed),
+            polls: self.polls.load(Relaxed),
+            requests: self.requests.load(Relaxed),
+            retries: self.retries.load(Relaxed),
+            rate_limited: self.rate_limited.load(Relaxed),
+            client_errors: self.client_errors.load(Relaxed),
+            failed_polls: self.failed_polls.load(Relaxed),
+            bad_pages: self.bad_pages.load(Relaxed),
+            new_trades: self.new_trades.load(Relaxed),
+            seen_trades: self.seen_trades.load(Relaxed),
+            missed_windows: self.missed_windows.load(Relaxed),
+            channel_full: self.channel_full.load(Relaxed),
+        }
+    }
+
+    pub(crate) fn request(&self) {
+        self.requests.fetch_add(1, Relaxed);
+        count(POLL_REQUESTS, self.exchange);
+    }
+
+    pub(crate) fn retry(&self, reason: &'static str) {
+        self.retries.fetch_add(1, Relaxed);
+        count_reason(POLL_RETRIES, self.exchange, reason);
+    }
+
+    /// A 429 response about to be retried.
+    pub(crate) fn rate_limited(&self) {
+        self.rate_limited.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn product_list(&self) {
+        self.product_lists.fetch_add(1, Relaxed);
+        count(POLL_PAGES, self.exchange);
+    }
+
+    pub(crate) fn poll(&self) {
+        self.polls.fetch_add(1, Relaxed);
+        count(POLL_PAGES, self.exchange);
+    }
+
+    /// A poll that produced no page, for `reason`.
+    pub(crate) fn failed(&self, reason: &'static str) {
+        if reason == "client_error" {
+            self.client_errors.fetch_add(1, Relaxed);
+        } else {
+            self.failed_polls.fetch_add(1, Relaxed);
+        }
+        count_reason(POLL_FAILURES, self.exchange, reason);
+    }
+
+    pub(crate) fn bad_page(&self) {
+        self.bad_pages.fetch_add(1, Relaxed);
+        count_reason(POLL_FAILURES, self.exchange, "bad_page");
+    }
+
+    pub(crate) fn trades(&self, new: u64, seen: u64) {
+        self.new_trades.fetch_add(new, Relaxed);
+        self.seen_trades.fetch_add(seen, Relaxed);
+        metrics::counter!(POLL_TRADES_NEW, "exchange" => self.exchange.as_str()).increment(new);
+        metrics::counter!(POLL_TRADES_SEEN, "exchange" => self.exchange.as_str()).increment(seen);
+    }
+
+    pub(crate) fn missed_window(&self) {
+        self.missed_windows.fetch_add(1, Relaxed);
+        count(POLL_MISSED_WINDOWS, self.exchange);
     }
 }

@@ -27,6 +27,7 @@
 
 #![warn(missing_docs)]
 
+mod advanced;
 mod config;
 mod generator;
 mod hub;

@@ -42,6 +42,7 @@ pub(crate) fn router(hub: Arc<Hub>) -> Router {
         .route("/products", get(products))
         .route("/products/{id}", get(product))
         .route("/products/{id}/trades", get(trades))
+        .merge(crate::advanced::routes())
         .fallback(websocket_or_404)
         .with_state(hub)
 }

@@ -9,6 +9,7 @@
 
 pub mod binance;
 pub mod coinbase;
+pub mod coinbase_advanced;
 mod error;
 pub mod kucoin;
 pub mod session;
@@ -120,6 +121,6 @@ pub fn decoder_for(exchange: Exchange) -> Option<Box<dyn VenueDecoder>> {
         Exchange::Coinbase => Some(Box::new(coinbase::CoinbaseDecoder::new())),
         Exchange::Binance => Some(Box::new(binance::BinanceDecoder::new())),
         Exchange::Kucoin => Some(Box::new(kucoin::KucoinDecoder::new())),
-        Exchange::CoinbaseAdvanced => None,
+        Exchange::CoinbaseAdvanced => Some(Box::new(coinbase_advanced::CoinbaseAdvancedDecoder::new())),
     }
 }
