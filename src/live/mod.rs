@@ -20,7 +20,8 @@ use marketpipe_api::{router, ApiConfig};
 use marketpipe_capture::{ArchiveConfig, ArchiveWriter};
 use marketpipe_engine::{Engine, EngineConfig};
 use marketpipe_live::{
-    now, spawn_backfiller, spawn_feed, BackfillConfig, BackfillHandle, FeedConfig, FeedHandle, LiveBody, LiveRecord, RestClient, RestMethod,
+    now, spawn_backfiller, spawn_feed, spawn_poller, BackfillConfig, BackfillHandle, FeedConfig, FeedHandle, LiveBody, LiveRecord,
+    PollConfig, PollHandle, RestClient, RestMethod,
 };
 use marketpipe_model::Exchange;
 use marketpipe_store::sqlite::SqliteStore;
@@ -84,13 +85,33 @@ pub fn protocol_for(exchange: Exchange) -> Result<Arc<dyn SessionProtocol>> {
         Exchange::Coinbase => Ok(Arc::new(CoinbaseSession)),
         Exchange::Binance => Ok(Arc::new(BinanceSession)),
         Exchange::Kucoin => Ok(Arc::new(KucoinSession)),
-        other => anyhow::bail!("{other} has no websocket feed; supported: coinbase, binance, kucoin"),
+        other => anyhow::bail!("{other} has no websocket feed; websocket exchanges: coinbase, binance, kucoin"),
     }
 }
 
-struct Running {
-    feed: FeedHandle,
-    backfill: BackfillHandle,
+/// A running exchange connection, joined at shutdown.
+enum Running {
+    /// A websocket feed and its REST worker.
+    Feed { feed: FeedHandle, backfill: BackfillHandle },
+    /// A REST poller (Coinbase Advanced Trade).
+    Poller(PollHandle),
+}
+
+impl Running {
+    async fn join(self) {
+        let (what, result) = match self {
+            Running::Feed { feed, backfill } => {
+                if let Err(e) = feed.join().await {
+                    tracing::warn!(error = %e, "a feed ended with an error");
+                }
+                ("backfiller", backfill.join().await)
+            }
+            Running::Poller(poller) => ("poller", poller.join().await),
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "a {what} ended with an error");
+        }
+    }
 }
 
 /// Runs the live pipeline until `shutdown` resolves. `on_ready` receives
@@ -120,6 +141,19 @@ pub async fn run(settings: LiveSettings, shutdown: impl Future<Output = ()>, on_
     let mut pipeline = pipeline::Pipeline::new(engine, store, archive);
     let mut running = Vec::new();
     for feed in &settings.feeds {
+        if feed.exchange == Exchange::CoinbaseAdvanced {
+            // A REST source: no websocket, no book; its trades go through
+            // the same decoder and engine as everything else.
+            if feed.products.is_empty() {
+                anyhow::bail!("no products configured for {0}; give --products or [exchanges.{0}] products", feed.exchange);
+            }
+            let mut config = PollConfig::new(feed.products.clone());
+            if let Some(url) = &feed.rest_url {
+                config.rest_url = url.trim_end_matches('/').to_owned();
+            }
+            running.push(Running::Poller(spawn_poller(config, records_tx.clone(), stopping.clone())?));
+            continue;
+        }
         let protocol = protocol_for(feed.exchange)?;
         let mut config = FeedConfig::new(protocol.as_ref(), feed.products.clone());
         if let Some(url) = &feed.ws_url {
@@ -159,7 +193,7 @@ pub async fn run(settings: LiveSettings, shutdown: impl Future<Output = ()>, on_
             rest_tx,
             pipeline::FeedOptions { warm_start: feed.warm_start_pages > 0, snapshots_via_rest },
         );
-        running.push(Running { feed: feed_handle, backfill });
+        running.push(Running::Feed { feed: feed_handle, backfill });
     }
     // From here only the feeds and backfillers hold senders: the pipeline
     // ends when they have all stopped.
@@ -173,12 +207,7 @@ pub async fn run(settings: LiveSettings, shutdown: impl Future<Output = ()>, on_
     stop.send_replace(true);
     let stopped = timeout(SHUTDOWN_BUDGET, async {
         for r in running {
-            if let Err(e) = r.feed.join().await {
-                tracing::warn!(error = %e, "a feed ended with an error");
-            }
-            if let Err(e) = r.backfill.join().await {
-                tracing::warn!(error = %e, "a backfiller ended with an error");
-            }
+            r.join().await;
         }
         if let Err(e) = pipeline.await {
             tracing::error!(error = %e, "the pipeline task failed");
