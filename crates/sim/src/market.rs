@@ -668,4 +668,29 @@ mod tests {
         assert!(m.trades(0, 0, all[49].id, 10, true).is_empty(), "nothing older than the history");
         assert!(m.trades(3, 0, u64::MAX, 10, true).is_empty(), "unknown product");
     }
+
+    #[test]
+    fn book_update_ids_count_level_changes_and_tops_follow_the_book() {
+        let (m0, _) = run(13, 0);
+        let (m, events) = run(13, 5_000);
+        for p in 0..4 {
+            let mut id = m0.book_seq(p);
+            for e in events.iter().filter(|e| e.product == p) {
+                if let EventBody::L2(changes) = &e.body {
+                    id += changes.len() as u64;
+                }
+                assert_eq!(e.book_seq, id, "event {}", e.seq);
+            }
+            assert_eq!(m.book_seq(p), id);
+            let last = events.iter().rev().find(|e| e.product == p).unwrap();
+            assert_eq!(last.top, m.top(p));
+            let (bids, asks) = m.book(p);
+            assert_eq!((last.top.bid, last.top.ask), (bids[0], asks[0]));
+        }
+        let stats = m.stats(0).unwrap();
+        let trades: Vec<TradeRec> = m.history(0).unwrap().iter().copied().collect();
+        assert_eq!(stats.volume, trades.iter().map(|t| u128::from(t.size)).sum::<u128>());
+        assert_eq!(stats.quote_volume, trades.iter().map(|t| u128::from(t.price) * u128::from(t.size)).sum::<u128>());
+        assert_eq!(stats.last, trades.last().unwrap().price);
+    }
 }

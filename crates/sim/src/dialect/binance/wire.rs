@@ -266,3 +266,148 @@ pub(crate) fn malformed(variant: u32, original: &str, spec: &ProductSpec, trade_
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use marketpipe_model::{MarketEvent, Side as TakerSide, Timestamp};
+    use marketpipe_venues::{binance::BinanceDecoder, Decoded, VenueDecoder};
+
+    use super::*;
+    use crate::products::product_specs_for;
+
+    fn decoder(specs: &[ProductSpec]) -> BinanceDecoder {
+        let mut d = BinanceDecoder::new();
+        let mut out = Vec::new();
+        d.decode_rest("http://127.0.0.1:1/api/v3/exchangeInfo", &exchange_info(specs.iter(), 0), Timestamp(0), &mut out).unwrap();
+        d
+    }
+
+    /// A plausible event time.
+    const MS: u64 = 1_767_225_600_000;
+
+    fn ws(d: &mut BinanceDecoder, frame: &str) -> (Decoded, Vec<MarketEvent>) {
+        let mut out = Vec::new();
+        let decoded = d.decode_ws(frame, Timestamp(0), &mut out).unwrap_or_else(|e| panic!("{e}: {frame}"));
+        (decoded, out)
+    }
+
+    #[test]
+    fn products_come_from_exchange_info() {
+        let specs = product_specs_for(marketpipe_model::Exchange::Binance, 12);
+        let mut d = BinanceDecoder::new();
+        let mut out = Vec::new();
+        d.decode_rest("/api/v3/exchangeInfo", &exchange_info(specs.iter(), 1), Timestamp(0), &mut out).unwrap();
+        assert_eq!(out.len(), 12);
+        let p = d.product("BTCUSDT").unwrap();
+        assert_eq!((p.key.symbol.as_str(), p.base.as_str(), p.quote.as_str()), ("BTC-USDT", "BTC", "USDT"));
+        assert_eq!(d.product("x12usdt").unwrap().key.symbol.as_str(), "X12-USDT");
+        let v: serde_json::Value = serde_json::from_str(&exchange_info(specs[9..].iter(), 1)).unwrap();
+        assert_eq!(v["symbols"][0]["filters"][0]["tickSize"], "0.00001000", "DOGE ticks");
+        assert_eq!(v["symbols"][0]["filters"][1]["stepSize"], "0.00000001");
+    }
+
+    #[test]
+    fn the_book_joins_its_snapshot_and_trades_have_the_taker_side() {
+        let specs = product_specs_for(marketpipe_model::Exchange::Binance, 2);
+        let spec = &specs[0];
+        let mut d = decoder(&specs);
+        // A depth event before the snapshot is buffered; the snapshot joins it.
+        let change = |side, price, size| Change { side, price, size };
+        let (first, at) = wrap("btcusdt@depth@100ms", &depth_update(spec, &[change(Side::Buy, 6_699_990, 5)], 101, 101, MS));
+        assert_eq!(&first[at..first.len() - 1], depth_update(spec, &[change(Side::Buy, 6_699_990, 5)], 101, 101, MS));
+        assert!(ws(&mut d, &first).1.is_empty(), "buffered until a snapshot");
+        assert_eq!(d.needs_snapshot().collect::<Vec<_>>(), ["BTCUSDT"]);
+        let mut out = Vec::new();
+        let snapshot = depth_snapshot(spec, 100, &[(6_699_999, 100_000_000)], &[(6_700_001, 2)]);
+        d.decode_rest("/api/v3/depth?symbol=BTCUSDT&limit=1000", &snapshot, Timestamp(0), &mut out).unwrap();
+        assert!(
+            matches!(&out[..], [MarketEvent::BookSnapshot(s), MarketEvent::BookDelta(_)] if s.sequence == Some(100) && s.bids[0].price.to_string() == "66999.99000000")
+        );
+        let next =
+            wrap("btcusdt@depth@100ms", &depth_update(spec, &[change(Side::Sell, 6_700_001, 0), change(Side::Buy, 1, 3)], 102, 103, MS)).0;
+        let (_, events) = ws(&mut d, &next);
+        let MarketEvent::BookDelta(delta) = &events[0] else { panic!("{events:?}") };
+        assert_eq!((delta.sequence, delta.changes.len()), (Some(103), 2));
+        assert!(matches!(d.book_state("BTCUSDT"), Some(marketpipe_venues::binance::BookSyncState::Synced { update_id: 103, .. })));
+
+        let t = TradeRec { id: 42, time_ns: 1_767_225_600_123_456_789, price: 6_700_000, size: 150_000_000, maker: Side::Buy };
+        let (decoded, events) = ws(&mut d, &wrap("btcusdt@aggTrade", &agg_trade(spec, &t, MS)).0);
+        assert_eq!(decoded, Decoded::Market { msg: "aggTrade" });
+        let MarketEvent::Trade(trade) = &events[0] else { panic!("{events:?}") };
+        assert_eq!(trade.taker_side, TakerSide::Sell, "m=true: the buyer was the maker");
+        assert_eq!(
+            (trade.id.as_u64(), trade.price.to_string(), trade.size.to_string()),
+            (Some(42), "67000.00000000".into(), "1.50000000".into())
+        );
+        assert_eq!(trade.time, Timestamp(1_767_225_600_123_000_000));
+        let mut out = Vec::new();
+        let page = agg_trades(spec, &[t, TradeRec { id: 43, maker: Side::Sell, ..t }]);
+        d.decode_rest("/api/v3/aggTrades?symbol=BTCUSDT&fromId=42&limit=1000", &page, Timestamp(0), &mut out).unwrap();
+        assert!(
+            matches!(&out[..], [MarketEvent::Trade(a), MarketEvent::Trade(b)] if a.taker_side == TakerSide::Sell && b.taker_side == TakerSide::Buy)
+        );
+    }
+
+    #[test]
+    fn tickers_decode() {
+        let specs = product_specs_for(marketpipe_model::Exchange::Binance, 2);
+        let mut d = decoder(&specs);
+        let top = Top { bid: (6_699_999, 3), ask: (6_700_001, 4) };
+        let (_, events) = ws(&mut d, &wrap("btcusdt@bookTicker", &book_ticker(&specs[0], &top, 9)).0);
+        let MarketEvent::Ticker(t) = &events[0] else { panic!("{events:?}") };
+        assert_eq!(
+            (t.best_bid.map(|p| p.to_string()), t.best_ask_size.map(|q| q.to_string())),
+            (Some("66999.99000000".into()), Some("0.00000004".into()))
+        );
+        let stats = Stats {
+            open: 6_700_000,
+            high: 6_800_000,
+            low: 6_600_000,
+            last: 6_750_000,
+            volume: 300_000_000,
+            quote_volume: 6_750_000 * 300_000_000,
+        };
+        let arr = mini_tickers(specs.iter().zip([stats, stats].iter()), MS);
+        let (decoded, events) = ws(&mut d, &wrap(crate::dialect::binance::request::MINI_TICKER_ARR, &arr).0);
+        assert!(matches!(decoded, Decoded::Market { .. }), "{decoded:?}");
+        assert_eq!(events.len(), 2);
+        let MarketEvent::Ticker(t) = &events[0] else { panic!("{events:?}") };
+        assert_eq!(t.last_price.map(|p| p.to_string()), Some("67500.00000000".into()));
+        assert_eq!(t.volume_24h.map(|q| q.to_string()), Some("3.00000000".into()));
+        let v: serde_json::Value = serde_json::from_str(&arr).unwrap();
+        assert_eq!(v[0]["q"], "202500.00000000", "3 BTC at 67500");
+    }
+
+    #[test]
+    fn control_replies_and_errors_decode() {
+        let specs = product_specs_for(marketpipe_model::Exchange::Binance, 1);
+        let mut d = decoder(&specs);
+        assert_eq!(ws(&mut d, &reply("null", "1")).0, Decoded::Subscriptions { channels: vec![] });
+        let listed = reply(&stream_list(["btcusdt@aggTrade", "!miniTicker@arr"].into_iter()), "3");
+        let Decoded::Subscriptions { channels } = ws(&mut d, &listed).0 else { panic!() };
+        assert_eq!(channels[0], ("aggTrade".to_owned(), vec!["BTCUSDT".to_owned()]));
+        let Decoded::ExchangeError { message, reason } = ws(&mut d, &ws_error(2, "Invalid request: invalid stream x", "4")).0 else {
+            panic!()
+        };
+        assert_eq!((message.as_str(), reason.as_deref()), ("Invalid request: invalid stream x", Some("code 2")));
+        let mut out = Vec::new();
+        let decoded = d.decode_rest("/api/v3/depth?symbol=NOPE", &rest_error(-1121, "Invalid symbol."), Timestamp(0), &mut out).unwrap();
+        assert_eq!(decoded, Decoded::ExchangeError { message: "Invalid symbol.".into(), reason: Some("code -1121".into()) });
+    }
+
+    #[test]
+    fn malformed_frames_fail_without_touching_the_book() {
+        let specs = product_specs_for(marketpipe_model::Exchange::Binance, 1);
+        let mut d = decoder(&specs);
+        let mut out = Vec::new();
+        d.decode_rest("/api/v3/depth?symbol=BTCUSDT", &depth_snapshot(&specs[0], 10, &[(1, 1)], &[(3, 1)]), Timestamp(0), &mut out)
+            .unwrap();
+        let t = TradeRec { id: 42, time_ns: 0, price: 6_700_000, size: 1, maker: Side::Buy };
+        let original = wrap("btcusdt@aggTrade", &agg_trade(&specs[0], &t, MS)).0;
+        for v in 0..4 {
+            let bad = malformed(v, &original, &specs[0], 42, 0);
+            assert!(d.decode_ws(&bad, Timestamp(0), &mut out).is_err(), "{bad}");
+        }
+        assert!(matches!(d.book_state("BTCUSDT"), Some(marketpipe_venues::binance::BookSyncState::Synced { update_id: 10, .. })));
+    }
+}

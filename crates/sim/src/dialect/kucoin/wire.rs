@@ -265,3 +265,134 @@ pub(crate) fn malformed(variant: u32, original: &str, spec: &ProductSpec, trade:
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use marketpipe_model::{Exchange, MarketEvent, Side as TakerSide, Timestamp};
+    use marketpipe_venues::{
+        kucoin::{bullet as read_bullet, BookSyncState, KucoinDecoder},
+        Decoded, VenueDecoder,
+    };
+
+    use super::*;
+    use crate::products::product_specs_for;
+
+    const NS: i64 = 1_767_225_600_123_456_789;
+
+    fn decoder(specs: &[ProductSpec]) -> KucoinDecoder {
+        let mut d = KucoinDecoder::new();
+        let mut out = Vec::new();
+        d.decode_rest("http://127.0.0.1:1/api/v2/symbols", &symbols(specs), Timestamp(0), &mut out).unwrap();
+        assert_eq!(out.len(), specs.len());
+        d
+    }
+
+    fn ws(d: &mut KucoinDecoder, frame: &str) -> (Decoded, Vec<MarketEvent>) {
+        let mut out = Vec::new();
+        let decoded = d.decode_ws(frame, Timestamp(0), &mut out).unwrap_or_else(|e| panic!("{e}: {frame}"));
+        (decoded, out)
+    }
+
+    #[test]
+    fn symbols_normalize_from_the_base_currency() {
+        let specs = product_specs_for(Exchange::Kucoin, 5);
+        let d = decoder(&specs);
+        let bsv = d.product("BCHSV-USDT").unwrap();
+        assert_eq!((bsv.key.symbol.as_str(), bsv.base.as_str()), ("BSV-USDT", "BSV"));
+        assert_eq!(d.product("BTC-USDT").unwrap().key.symbol.as_str(), "BTC-USDT");
+        let mut d = KucoinDecoder::new();
+        let mut out = Vec::new();
+        d.decode_rest("/api/v2/symbols/BCHSV-USDT", &ok(&symbol(&specs[3])), Timestamp(0), &mut out).unwrap();
+        assert!(matches!(&out[..], [MarketEvent::Product(p)] if p.key.symbol.as_str() == "BSV-USDT"));
+    }
+
+    #[test]
+    fn level2_joins_the_snapshot_by_sequence() {
+        let specs = product_specs_for(Exchange::Kucoin, 2);
+        let spec = &specs[0];
+        let mut d = decoder(&specs);
+        let c = |side, price, size| Change { side, price, size };
+        let (frame, at) = level2(spec, &[c(Side::Buy, 6_699_990, 5), c(Side::Sell, 6_700_010, 0)], 101, NS);
+        let v: serde_json::Value = serde_json::from_str(&frame).unwrap();
+        assert_eq!(v["data"], serde_json::from_str::<serde_json::Value>(&frame[at..frame.len() - 1]).unwrap());
+        assert_eq!(v["data"]["changes"]["asks"][0][2], "102", "one sequence per change, in generation order");
+        assert_eq!((v["data"]["sequenceStart"].as_u64(), v["data"]["sequenceEnd"].as_u64()), (Some(101), Some(102)));
+        assert!(ws(&mut d, &frame).1.is_empty(), "buffered until a snapshot");
+        assert_eq!(d.take_snapshot_requests(), ["BTC-USDT"]);
+        let mut out = Vec::new();
+        let snapshot = orderbook(spec, 100, NS, &[(6_699_999, 1)], &[(6_700_010, 2)]);
+        d.decode_rest("/api/v1/market/orderbook/level2_100?symbol=BTC-USDT", &snapshot, Timestamp(0), &mut out).unwrap();
+        assert!(
+            matches!(&out[..], [MarketEvent::BookSnapshot(s), MarketEvent::BookDelta(b)] if s.sequence == Some(100) && b.changes.len() == 2)
+        );
+        let (_, events) = ws(&mut d, &level2(spec, &[c(Side::Buy, 6_699_980, 7)], 103, NS).0);
+        assert!(matches!(&events[..], [MarketEvent::BookDelta(b)] if b.sequence == Some(103)));
+        assert_eq!(d.book_state("BTC-USDT"), Some(BookSyncState::Live { sequence: 103 }));
+    }
+
+    #[test]
+    fn trades_tickers_and_histories_decode() {
+        let specs = product_specs_for(Exchange::Kucoin, 2);
+        let spec = &specs[1];
+        let mut d = decoder(&specs);
+        let t = TradeRec { id: 42, time_ns: NS, price: 350_000, size: 150_000_000, maker: Side::Buy };
+        let (decoded, events) = ws(&mut d, &trade(spec, 1, &t).0);
+        assert_eq!(decoded, Decoded::Market { msg: "match" });
+        let MarketEvent::Trade(tr) = &events[0] else { panic!("{events:?}") };
+        assert_eq!(tr.taker_side, TakerSide::Sell, "a resting bid was hit: the taker sold");
+        assert_eq!((tr.price.to_string(), tr.size.to_string(), tr.time), ("3500.00".into(), "1.50000000".into(), Timestamp(NS)));
+        assert_eq!(tr.id, marketpipe_model::TradeId::Str(trade_id(42).into()));
+        let tick = TickerRec { last: t, best_bid: (349_999, 1), best_ask: (350_001, 2), open: 1, high: 2, low: 1, volume: 3 };
+        let (_, events) = ws(&mut d, &ticker(spec, &tick, 77).0);
+        let MarketEvent::Ticker(tk) = &events[0] else { panic!("{events:?}") };
+        assert_eq!((tk.instrument.symbol.as_str(), tk.best_ask.map(|p| p.to_string())), ("ETH-USDT", Some("3500.01".into())));
+        let (all, at) = ticker(spec, &tick, 77);
+        let per_symbol = message("/market/ticker:ETH-USDT", "trade.ticker", &all[at..all.len() - 1]);
+        assert!(matches!(ws(&mut d, &per_symbol).1[..], [MarketEvent::Ticker(_)]));
+        let v: serde_json::Value = serde_json::from_str(&histories(spec, &[t, TradeRec { id: 43, ..t }])).unwrap();
+        assert_eq!(
+            (v["code"].as_str(), v["data"][1]["sequence"].as_str(), v["data"][0]["side"].as_str()),
+            (Some(OK), Some(trade_id(43).as_str()), Some("sell"))
+        );
+        assert_eq!(trade_id(1).len(), 17);
+    }
+
+    #[test]
+    fn control_frames_and_the_bullet_decode() {
+        let mut d = KucoinDecoder::new();
+        assert_eq!(ws(&mut d, &welcome("c1")).0, Decoded::Control { msg: "welcome" });
+        assert_eq!(ws(&mut d, &reply("pong", r#""7""#)).0, Decoded::Control { msg: "pong" });
+        let Decoded::Subscriptions { channels } = ws(&mut d, &reply("ack", r#""3/market/match:BTC-USDT""#)).0 else { panic!() };
+        assert_eq!(channels, [("/market/match".to_owned(), vec!["BTC-USDT".to_owned()])]);
+        let Decoded::ExchangeError { message, reason } = ws(&mut d, &error(r#""1""#, 404, "topic /market/match:X is not found")).0 else {
+            panic!()
+        };
+        assert_eq!((message.as_str(), reason.as_deref()), ("topic /market/match:X is not found", Some("404")));
+        let b = read_bullet(&bullet("tok.en==", "ws://127.0.0.1:9/", 18_000, 10_000)).unwrap();
+        assert_eq!((b.token.as_str(), b.endpoint.as_str(), b.ping_interval.as_millis()), ("tok.en==", "ws://127.0.0.1:9/", 18_000));
+        let v: serde_json::Value = serde_json::from_str(&rest_error("400100", "Unsupported trading pair.")).unwrap();
+        assert_eq!(v["code"], "400100");
+    }
+
+    #[test]
+    fn malformed_frames_fail_without_touching_the_book() {
+        let specs = product_specs_for(Exchange::Kucoin, 1);
+        let mut d = decoder(&specs);
+        let mut out = Vec::new();
+        d.decode_rest(
+            "/api/v1/market/orderbook/level2_100?symbol=BTC-USDT",
+            &orderbook(&specs[0], 10, NS, &[(1, 1)], &[(3, 1)]),
+            Timestamp(0),
+            &mut out,
+        )
+        .unwrap();
+        let t = TradeRec { id: 42, time_ns: NS, price: 6_700_000, size: 1, maker: Side::Buy };
+        let original = trade(&specs[0], 0, &t).0;
+        for v in 0..4 {
+            let bad = malformed(v, &original, &specs[0], 42, NS);
+            assert!(d.decode_ws(&bad, Timestamp(0), &mut out).is_err(), "{bad}");
+        }
+        assert_eq!(d.book_state("BTC-USDT"), Some(BookSyncState::Live { sequence: 10 }));
+        assert_eq!(d.stats().stale_updates, 0);
+    }
+}
