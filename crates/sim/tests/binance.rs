@@ -372,3 +372,22 @@ async fn malformed_and_duplicate_frames_are_extra() {
     }
     sim.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn drop_faults_apply_to_binance_too() {
+    let faults = Faults { drop_every: Some(Duration::from_millis(300)), ..Faults::default() };
+    let sim = sim(SimConfig { faults, ..binance(10, 1, 3_000) }).await;
+    for round in 1..=2u64 {
+        let opened = Instant::now();
+        let mut client = Client::connect(&streams_url(&sim, &["aggTrade"])).await;
+        let mut frames = 0;
+        while let Next::Text(_) = client.next(Duration::from_secs(3)).await {
+            frames += 1;
+        }
+        let lived = opened.elapsed();
+        assert!(lived >= Duration::from_millis(280) && lived < Duration::from_millis(1_500), "dropped after {lived:?}");
+        assert!(frames > 10);
+        assert_eq!(sim.stats().drops, round);
+    }
+    sim.shutdown().await.unwrap();
+}

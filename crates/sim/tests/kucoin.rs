@@ -295,3 +295,34 @@ async fn faults_apply_to_kucoin_too() {
     }
     sim.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn drop_and_stall_faults_apply_to_kucoin_too() {
+    let faults = Faults { drop_every: Some(Duration::from_millis(300)), ..Faults::default() };
+    let dropper = sim(SimConfig { faults, ..kucoin(8, 1, 3_000) }).await;
+    let opened = Instant::now();
+    let mut client = connect(&dropper, "d").await;
+    client.send(&subscribe_request(1, "/market/ticker:all")).await;
+    let mut frames = 0;
+    while let Next::Text(_) = client.next(Duration::from_secs(3)).await {
+        frames += 1;
+    }
+    let lived = opened.elapsed();
+    assert!(lived >= Duration::from_millis(280) && lived < Duration::from_millis(1_500), "dropped after {lived:?}");
+    assert!(frames > 10);
+    assert_eq!(dropper.stats().drops, 1);
+    dropper.shutdown().await.unwrap();
+
+    let faults = Faults { stall_after: Some(Duration::from_millis(250)), ..Faults::default() };
+    let sim = sim(SimConfig { faults, ..kucoin(8, 1, 3_000) }).await;
+    let mut client = connect(&sim, "s").await;
+    client.send(&subscribe_request(1, "/market/ticker:all")).await;
+    let start = Instant::now();
+    while let Next::Text(_) = client.next(Duration::from_millis(600)).await {}
+    assert!(start.elapsed() < Duration::from_millis(1_200));
+    // Stalled: pings go unanswered, but the socket stays open.
+    client.send(&ping_request(1)).await;
+    assert_eq!(client.next(Duration::from_millis(300)).await, Next::Timeout);
+    assert_eq!(sim.stats().stalls, 1);
+    sim.shutdown().await.unwrap();
+}

@@ -253,10 +253,13 @@ async fn agg_trades(State(hub): State<Arc<Hub>>, RawQuery(query): RawQuery) -> R
     json(StatusCode::OK, wire::agg_trades(spec, &page))
 }
 
-/// The streams of a websocket URL, and whether frames are wrapped
-/// (`/stream`) or bare (`/ws`). `None` for a path that is not a stream
+/// The streams named in a connect URL, and whether frames are wrapped
+/// (`/stream`) or bare (`/ws`).
+type UrlStreams = (Vec<(String, Target)>, bool);
+
+/// The streams of a websocket URL. `None` for a path that is not a stream
 /// endpoint; `Err` for streams the connection cannot have.
-fn ws_streams(hub: &Hub, path: &str, query: Option<&str>) -> Option<Result<(Vec<(String, Target)>, bool), Error>> {
+fn ws_streams(hub: &Hub, path: &str, query: Option<&str>) -> Option<Result<UrlStreams, Error>> {
     let (names, combined): (Vec<&str>, bool) = match path.trim_end_matches('/') {
         "/stream" => {
             let pairs = query_pairs(query);
@@ -269,7 +272,7 @@ fn ws_streams(hub: &Hub, path: &str, query: Option<&str>) -> Option<Result<(Vec<
     Some(parse_names(hub, names, combined))
 }
 
-fn parse_names(hub: &Hub, names: Vec<&str>, combined: bool) -> Result<(Vec<(String, Target)>, bool), Error> {
+fn parse_names(hub: &Hub, names: Vec<&str>, combined: bool) -> Result<UrlStreams, Error> {
     let mut parsed = Vec::with_capacity(names.len());
     for name in names {
         parsed.push(request::parse_stream(name, |id| hub.product_index(id)).map_err(|msg| Error(-1100, msg))?);

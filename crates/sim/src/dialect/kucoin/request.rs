@@ -154,16 +154,17 @@ impl Topics {
     /// feed already on keeps its position (nothing is sent twice).
     pub(crate) fn apply(&mut self, topic: &Topic, on: bool, seq: u64) {
         let set = |slot: &mut Option<u64>| *slot = if on { slot.or(Some(seq)) } else { None };
-        let (products, pick): (&[usize], fn(&mut Feeds) -> &mut Option<u64>) = match topic {
-            Topic::Match(p) => (p, |f| &mut f.matches),
-            Topic::Level2(p) => (p, |f| &mut f.level2),
-            Topic::Ticker(p) => (p, |f| &mut f.ticker),
+        let products = match topic {
+            Topic::Match(p) | Topic::Level2(p) | Topic::Ticker(p) => p,
             Topic::TickerAll => return set(&mut self.ticker_all),
         };
         for &p in products {
-            if let Some(f) = self.feeds.get_mut(p) {
-                set(pick(f));
-            }
+            let Some(f) = self.feeds.get_mut(p) else { continue };
+            set(match topic {
+                Topic::Match(_) => &mut f.matches,
+                Topic::Level2(_) => &mut f.level2,
+                Topic::Ticker(_) | Topic::TickerAll => &mut f.ticker,
+            });
         }
     }
 }

@@ -64,12 +64,12 @@ fn error(msg: &str) -> Response {
     json(StatusCode::BAD_REQUEST, wire::rest_error("400100", msg))
 }
 
-/// The product a `symbol` query parameter names.
-fn symbol_param(hub: &Hub, query: Option<&str>) -> Result<usize, Response> {
+/// The product a `symbol` query parameter names, or the error message.
+fn symbol_param(hub: &Hub, query: Option<&str>) -> Result<usize, &'static str> {
     let pairs = query_pairs(query);
     match param(&pairs, "symbol") {
-        None | Some("") => Err(error("symbol is required")),
-        Some(s) => hub.product_index(s).ok_or_else(|| error("Unsupported trading pair.")),
+        None | Some("") => Err("symbol is required"),
+        Some(s) => hub.product_index(s).ok_or("Unsupported trading pair."),
     }
 }
 
@@ -97,7 +97,7 @@ async fn orderbook(State(hub): State<Arc<Hub>>, RawQuery(query): RawQuery, depth
     Counters::bump(&hub.counters.rest_requests);
     let p = match symbol_param(&hub, query.as_deref()) {
         Ok(p) => p,
-        Err(e) => return e,
+        Err(msg) => return error(msg),
     };
     let Some(spec) = hub.specs.get(p) else { return error("Unsupported trading pair.") };
     // The book and its sequence at one point of the market.
@@ -115,7 +115,7 @@ async fn histories(State(hub): State<Arc<Hub>>, RawQuery(query): RawQuery) -> Re
     Counters::bump(&hub.counters.rest_requests);
     let p = match symbol_param(&hub, query.as_deref()) {
         Ok(p) => p,
-        Err(e) => return e,
+        Err(msg) => return error(msg),
     };
     let Some(spec) = hub.specs.get(p) else { return error("Unsupported trading pair.") };
     let trades: Vec<_> = {

@@ -96,14 +96,12 @@ pub(crate) fn level2(spec: &ProductSpec, changes: &[Change], first: u64, time_ns
     s.push_str(r#"{"changes":{"#);
     for (key, side) in [(r#""asks":["#, Side::Sell), (r#"],"bids":["#, Side::Buy)] {
         s.push_str(key);
-        let mut n = 0;
-        for (i, c) in changes.iter().enumerate().filter(|(_, c)| c.side == side) {
+        for (n, (i, c)) in changes.iter().enumerate().filter(|(_, c)| c.side == side).enumerate() {
             s.push_str(if n == 0 { "[" } else { ",[" });
             push_price(&mut s, spec, c.price);
             s.push(',');
             push_size(&mut s, c.size);
             let _ = write!(s, r#","{}"]"#, first + i as u64);
-            n += 1;
         }
     }
     let last = first + changes.len() as u64 - 1;
