@@ -53,7 +53,7 @@ pub enum Command {
     Run(RunArgs),
     /// Run the live pipeline against the built-in exchange simulator (no internet needed).
     Demo(DemoArgs),
-    /// Run the exchange simulator alone (Coinbase Exchange protocol over loopback).
+    /// Run the exchange simulator alone (Coinbase, Binance or KuCoin protocol over loopback).
     Sim(SimArgs),
 }
 
@@ -220,9 +220,9 @@ impl MarketArgs {
 /// `marketpipe sim`.
 #[derive(Debug, Args)]
 pub struct SimArgs {
-    /// Exchange protocol to speak (`coinbase`).
-    #[arg(long, default_value = "coinbase")]
-    pub exchange: String,
+    /// Exchange protocol to speak: `coinbase`, `binance` or `kucoin`.
+    #[arg(long, default_value = "coinbase", value_parser = parse_sim_exchange, value_name = "EXCHANGE")]
+    pub exchange: marketpipe_model::Exchange,
     /// Address to listen on; websocket and REST share it (port 0 picks a free one).
     #[arg(long, default_value = "127.0.0.1:9100", value_name = "ADDR")]
     pub listen: SocketAddr,
@@ -231,6 +231,16 @@ pub struct SimArgs {
     /// Record the complete market history to this capture file (`.zst` compresses).
     #[arg(long, value_name = "FILE")]
     pub write_capture: Option<PathBuf>,
+}
+
+/// An exchange the simulator speaks (`coinbase-advanced` is not one).
+fn parse_sim_exchange(s: &str) -> Result<marketpipe_model::Exchange, String> {
+    use marketpipe_model::Exchange;
+    match s.parse::<Exchange>() {
+        Ok(e @ (Exchange::Coinbase | Exchange::Binance | Exchange::Kucoin)) => Ok(e),
+        Ok(Exchange::CoinbaseAdvanced) => Err("the simulator does not speak coinbase-advanced; use coinbase, binance or kucoin".into()),
+        Err(_) => Err(format!("unknown exchange {s:?}; the simulator speaks coinbase, binance or kucoin")),
+    }
 }
 
 /// Settings shared by `run` and `demo`: store, API, engine, archive.

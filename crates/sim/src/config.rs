@@ -3,6 +3,8 @@
 
 use std::{fmt, path::PathBuf, str::FromStr, time::Duration};
 
+use marketpipe_model::Exchange;
+
 use crate::SimError;
 
 /// Most products one simulator serves: the product list and every snapshot
@@ -19,10 +21,17 @@ pub const MAX_CLIENT_BUFFER: usize = 1_000_000;
 /// A simulator run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimConfig {
+    /// The exchange protocol spoken: Coinbase Exchange (the default),
+    /// Binance spot or KuCoin spot. The market is the same in every
+    /// dialect; only its names and wire formats differ.
+    /// [`Exchange::CoinbaseAdvanced`] is not spoken and fails validation.
+    pub exchange: Exchange,
     /// Seeds the market model: one seed, one sequence of market events.
     pub seed: u64,
-    /// How many products: BTC-USD, ETH-USD, SOL-USD, ... then synthetic
-    /// `X<n>-USD` ones. At least 1, at most [`MAX_PRODUCTS`].
+    /// How many products: BTC, ETH, SOL, ... then synthetic `X<n>` coins,
+    /// quoted in USD on Coinbase (`BTC-USD`) and in USDT on Binance
+    /// (`BTCUSDT`) and KuCoin (`BTC-USDT`; the 4th is `BCHSV-USDT`, base
+    /// `BSV`). At least 1, at most [`MAX_PRODUCTS`].
     pub products: usize,
     /// Market frames per second in total (matches + l2updates + tickers,
     /// roughly 1 : 4 : 1). Zero serves a still market.
@@ -47,7 +56,21 @@ pub struct SimConfig {
     /// behind before it is disconnected as a slow consumer, as Coinbase
     /// does. Bounds memory per connection. At least 1.
     pub client_buffer: usize,
+    /// KuCoin: the `pingInterval` the bullet announces. A client must send
+    /// a `ping` at least every `ping_interval + ping_timeout` or it is
+    /// disconnected, as KuCoin does.
+    pub ping_interval: Duration,
+    /// KuCoin: the `pingTimeout` the bullet announces.
+    pub ping_timeout: Duration,
+    /// Binance: how often the server sends a websocket Ping; a client that
+    /// has not answered with a Pong within [`BINANCE_PONG_PERIODS`] periods
+    /// is disconnected.
+    pub server_ping: Duration,
 }
+
+/// How many Binance server ping periods a client may take to answer with a
+/// Pong (Binance: a ping every 20 s, disconnected after a minute without a pong).
+pub const BINANCE_PONG_PERIODS: u32 = 3;
 
 impl SimConfig {
     /// Default seed.
@@ -60,10 +83,24 @@ impl SimConfig {
     pub const DEFAULT_TRADE_HISTORY: usize = 100_000;
     /// Default slow-consumer allowance: 500 batches, about 5 s of market.
     pub const DEFAULT_CLIENT_BUFFER: usize = 500;
+    /// Default KuCoin `pingInterval` (KuCoin's own: 18 s).
+    pub const DEFAULT_PING_INTERVAL: Duration = Duration::from_millis(18_000);
+    /// Default KuCoin `pingTimeout` (KuCoin's own: 10 s).
+    pub const DEFAULT_PING_TIMEOUT: Duration = Duration::from_millis(10_000);
+    /// Default Binance server ping period (Binance's own: 20 s).
+    pub const DEFAULT_SERVER_PING: Duration = Duration::from_secs(20);
 
     /// Rejects settings the simulator cannot honour.
     pub fn validate(&self) -> Result<(), SimError> {
         let bad = |msg: String| Err(SimError::Config(msg));
+        if self.exchange == Exchange::CoinbaseAdvanced {
+            return bad("the simulator does not speak coinbase-advanced; use coinbase, binance or kucoin".into());
+        }
+        for (name, d) in [("ping_interval", self.ping_interval), ("ping_timeout", self.ping_timeout), ("server_ping", self.server_ping)] {
+            if d < Duration::from_millis(1) {
+                return bad(format!("{name} must be at least 1ms, got {d:?}"));
+            }
+        }
         if self.products == 0 || self.products > MAX_PRODUCTS {
             return bad(format!("products must be 1..={MAX_PRODUCTS}, got {}", self.products));
         }
@@ -90,6 +127,7 @@ impl SimConfig {
 impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {
+            exchange: Exchange::Coinbase,
             seed: Self::DEFAULT_SEED,
             products: Self::DEFAULT_PRODUCTS,
             rate: Self::DEFAULT_RATE,
@@ -99,6 +137,9 @@ impl Default for SimConfig {
             write_capture: None,
             trade_history: Self::DEFAULT_TRADE_HISTORY,
             client_buffer: Self::DEFAULT_CLIENT_BUFFER,
+            ping_interval: Self::DEFAULT_PING_INTERVAL,
+            ping_timeout: Self::DEFAULT_PING_TIMEOUT,
+            server_ping: Self::DEFAULT_SERVER_PING,
         }
     }
 }
@@ -118,7 +159,8 @@ pub struct Faults {
     pub malformed_rate: f64,
     /// Probability per data frame of sending it twice.
     pub duplicate_rate: f64,
-    /// How `subscriptions` acknowledgements are sent.
+    /// How subscription acknowledgements are sent (Coinbase
+    /// `subscriptions`, Binance `{"result":null}`, KuCoin `ack`).
     pub ack: AckFault,
 }
 
@@ -127,10 +169,12 @@ pub struct Faults {
 /// enough that stalled sockets do not pile up over a long run.
 pub const STALL_HOLD: Duration = Duration::from_secs(120);
 
-/// Fault on the `subscriptions` acknowledgement.
+/// Fault on the acknowledgement of a subscribe or unsubscribe request
+/// (Coinbase `subscriptions`, Binance `{"result":null,"id":N}`, KuCoin
+/// `ack`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AckFault {
-    /// Acknowledge at once, then send snapshots.
+    /// Acknowledge at once (then, on Coinbase, send snapshots).
     #[default]
     Normal,
     /// Wait this long before acknowledging (the connection sends nothing
@@ -227,5 +271,16 @@ mod tests {
         assert!(with(|c| c.faults.drop_every = Some(Duration::ZERO)).is_err());
         assert!(with(|c| c.client_buffer = 0).is_err());
         assert!(with(|c| c.client_buffer = usize::MAX).is_err());
+        assert!(with(|c| c.ping_interval = Duration::ZERO).is_err());
+        assert!(with(|c| c.server_ping = Duration::ZERO).is_err());
+        for exchange in [Exchange::Coinbase, Exchange::Binance, Exchange::Kucoin] {
+            assert!(with_exchange(exchange).is_ok(), "{exchange}");
+        }
+        let err = with_exchange(Exchange::CoinbaseAdvanced).unwrap_err().to_string();
+        assert!(err.contains("coinbase-advanced"), "{err}");
+    }
+
+    fn with_exchange(exchange: Exchange) -> Result<(), SimError> {
+        SimConfig { exchange, ..SimConfig::default() }.validate()
     }
 }

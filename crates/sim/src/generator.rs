@@ -12,7 +12,6 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use axum::extract::ws::Utf8Bytes;
 use marketpipe_capture::{CaptureWriter, OutRecord};
 use marketpipe_model::Timestamp;
 use tokio::{
@@ -21,9 +20,9 @@ use tokio::{
 };
 
 use crate::{
-    hub::{self, Batch, Counters, Frame, FrameKind, Hub},
-    market::{Event, EventBody},
-    wire,
+    dialect::{self, Opening, Renderer, StatsMark},
+    hub::{self, Counters, Hub},
+    market::EventBody,
 };
 
 /// Generator tick.
@@ -45,31 +44,20 @@ pub(crate) fn now_ns() -> i64 {
 
 /// A message to the capture writer.
 pub(crate) enum CaptureMsg {
-    /// The opening records: the product list as a REST response, the
-    /// connection and subscription a client subscribed to everything would
-    /// record, and the opening snapshots.
+    /// The opening records (see [`dialect::opening`]): the product list,
+    /// the connection(s) and subscriptions a client subscribed to
+    /// everything would record, and what it needs to build the books.
     Opening {
         /// Time of the records.
         time_ns: i64,
-        /// `(url, body)` of the product list.
-        rest: (String, String),
-        /// The websocket URL.
-        ws_url: String,
-        /// The subscribe request.
-        subscribe: String,
-        /// Its acknowledgement.
-        ack: String,
-        /// One snapshot per product.
-        snapshots: Vec<String>,
+        /// The records, in order.
+        records: Vec<Opening>,
     },
     /// Market frames, each written as a `ws` record.
-    Batch(Arc<Batch>),
+    Batch(Arc<hub::Batch>),
     /// Flush, then answer.
     Flush(oneshot::Sender<()>),
 }
-
-/// The connection id the capture's records carry.
-const CAPTURE_CONN: u64 = 1;
 
 /// Runs the capture writer (blocking I/O, on a blocking thread) until the
 /// generator drops its sender; then completes the file. The first error is
@@ -77,7 +65,7 @@ const CAPTURE_CONN: u64 = 1;
 fn capture_writer(path: PathBuf, writer: CaptureWriter, mut rx: mpsc::Receiver<CaptureMsg>, hub: Arc<Hub>) -> std::io::Result<()> {
     let mut writer = Some(writer);
     let mut first_error: Option<std::io::Error> = None;
-    let exchange = "coinbase";
+    let exchange = hub.exchange.as_str();
     while let Some(msg) = rx.blocking_recv() {
         let Some(w) = writer.as_mut() else {
             if let CaptureMsg::Batch(_) = msg {
@@ -86,19 +74,21 @@ fn capture_writer(path: PathBuf, writer: CaptureWriter, mut rx: mpsc::Receiver<C
             continue;
         };
         let result = match &msg {
-            CaptureMsg::Opening { time_ns, rest, ws_url, subscribe, ack, snapshots } => {
+            CaptureMsg::Opening { time_ns, records } => {
                 let t = Timestamp(*time_ns);
-                let mut records = vec![
-                    OutRecord::Rest { url: &rest.0, data: &rest.1 },
-                    OutRecord::Open { conn: CAPTURE_CONN, url: ws_url },
-                    OutRecord::WsOut { conn: CAPTURE_CONN, data: subscribe },
-                    OutRecord::Ws { conn: CAPTURE_CONN, data: ack },
-                ];
-                records.extend(snapshots.iter().map(|s| OutRecord::Ws { conn: CAPTURE_CONN, data: s }));
-                records.into_iter().try_for_each(|r| write_one(w, t, exchange, r, &hub))
+                records.iter().try_for_each(|r| {
+                    let record = match r {
+                        Opening::Rest { url, body } => OutRecord::Rest { url, data: body },
+                        Opening::Open { conn, url } => OutRecord::Open { conn: *conn, url },
+                        Opening::WsOut { conn, data } => OutRecord::WsOut { conn: *conn, data },
+                        Opening::Ws { conn, data } => OutRecord::Ws { conn: *conn, data },
+                    };
+                    write_one(w, t, exchange, record, &hub)
+                })
             }
             CaptureMsg::Batch(batch) => batch.frames.iter().try_for_each(|f| {
-                write_one(w, Timestamp(batch.time_ns), exchange, OutRecord::Ws { conn: CAPTURE_CONN, data: f.text.as_str() }, &hub)
+                let conn = dialect::capture_conn(hub.exchange, f);
+                write_one(w, Timestamp(batch.time_ns), exchange, OutRecord::Ws { conn, data: f.text.as_str() }, &hub)
             }),
             CaptureMsg::Flush(_) => w.flush(),
         };
@@ -127,34 +117,8 @@ fn write_one(w: &mut CaptureWriter, t: Timestamp, exchange: &str, r: OutRecord<'
 }
 
 /// The opening capture records for a market that has not moved yet.
-pub(crate) fn opening(hub: &Hub, rest_url: &str, ws_url: &str, time_ns: i64) -> CaptureMsg {
-    let market = hub.market();
-    let snapshots = hub
-        .specs
-        .iter()
-        .enumerate()
-        .map(|(i, spec)| {
-            let (bids, asks) = market.book(i);
-            wire::snapshot(spec, &bids, &asks, time_ns)
-        })
-        .collect();
-    drop(market);
-    let ids: Vec<&str> = hub.ids.iter().map(String::as_str).collect();
-    let channels = ["level2_batch", "matches", "ticker"];
-    let subscribe = format!(
-        r#"{{"type":"subscribe","product_ids":{},"channels":{}}}"#,
-        serde_json::to_string(&ids).unwrap_or_default(),
-        serde_json::to_string(&channels).unwrap_or_default()
-    );
-    let ack = wire::subscriptions(&channels.iter().map(|c| (*c, ids.clone())).collect::<Vec<_>>());
-    CaptureMsg::Opening {
-        time_ns,
-        rest: (format!("{rest_url}/products"), hub.products_json.clone()),
-        ws_url: ws_url.to_owned(),
-        subscribe,
-        ack,
-        snapshots,
-    }
+pub(crate) fn opening(hub: &Hub, rest_url: &str, time_ns: i64) -> CaptureMsg {
+    CaptureMsg::Opening { time_ns, records: dialect::opening(hub, rest_url, time_ns) }
 }
 
 /// The generator task.
@@ -182,6 +146,12 @@ impl Generator {
             }
         }
         let start = Instant::now();
+        let mut renderer = Renderer::new(&self.hub, &self.hub.market());
+        // Binance's `!miniTicker@arr` comes once per second of market: one
+        // mark every `rate` events, so it is as deterministic as the rest.
+        let stats_every = if renderer.wants_stats() && self.rate > 0.0 { self.rate.max(1.0) as u64 } else { 0 };
+        let mut next_stats = stats_every;
+        let mut marks: Vec<StatsMark> = Vec::new();
         let mut ticker = tokio::time::interval(TICK);
         ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut emitted: u64 = 0;
@@ -210,14 +180,24 @@ impl Generator {
             }
             if target > emitted {
                 events.clear();
+                marks.clear();
                 let time_ns = now_ns();
                 {
                     let mut market = self.hub.market();
                     while emitted < target {
                         emitted += market.step(time_ns, &mut events) as u64;
+                        if stats_every > 0 && emitted >= next_stats {
+                            // Skipped backlogs skip their marks too.
+                            next_stats = (emitted / stats_every + 1) * stats_every;
+                            let stats = (0..self.hub.specs.len()).filter_map(|p| market.stats(p)).collect();
+                            marks.push(StatsMark { after: events.len().saturating_sub(1), seq: market.seq(), stats });
+                        }
                     }
                 }
-                let batch = Arc::new(self.render(time_ns, &events));
+                let trades = events.iter().filter(|e| matches!(e.body, EventBody::Match(_))).count() as u64;
+                self.hub.counters.trades.fetch_add(trades, std::sync::atomic::Ordering::Relaxed);
+                let batch = Arc::new(renderer.render(&self.hub, time_ns, &events, &marks));
+                self.hub.counters.market_frames.fetch_add(batch.frames.len() as u64, std::sync::atomic::Ordering::Relaxed);
                 // No receivers is fine: the market runs whether or not anyone listens.
                 let _ = self.hub.tx.send(batch.clone());
                 if let Some(capture) = &self.capture {
@@ -241,27 +221,6 @@ impl Generator {
         // Keep the capture file open until shutdown, so that shutdown is the
         // one place it is completed.
         hub::signalled(&mut self.shutdown).await;
-    }
-
-    fn render(&self, time_ns: i64, events: &[Event]) -> Batch {
-        let counters = &self.hub.counters;
-        let frames = events
-            .iter()
-            .filter_map(|e| {
-                let spec = self.hub.specs.get(e.product)?;
-                let (kind, text, trade_id) = match &e.body {
-                    EventBody::L2(changes) => (FrameKind::L2Update, wire::l2update(spec, changes, e.time_ns), None),
-                    EventBody::Match(t) => {
-                        Counters::bump(&counters.trades);
-                        (FrameKind::Match, wire::trade(spec, e.product, t, e.product_seq, false), Some(t.id))
-                    }
-                    EventBody::Ticker(t) => (FrameKind::Ticker, wire::ticker(spec, t, e.product_seq), None),
-                };
-                Some(Frame { seq: e.seq, product: e.product, product_seq: e.product_seq, trade_id, kind, text: Utf8Bytes::from(text) })
-            })
-            .collect::<Vec<_>>();
-        counters.market_frames.fetch_add(frames.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        Batch { time_ns, frames }
     }
 }
 

@@ -8,25 +8,37 @@
 //! That is what makes a snapshot plus the following updates consistent
 //! without stopping the market.
 
-use std::sync::{
-    atomic::{AtomicU64, Ordering::Relaxed},
-    Arc, Mutex, MutexGuard,
+use std::{
+    collections::{HashSet, VecDeque},
+    sync::{
+        atomic::{AtomicU64, Ordering::Relaxed},
+        Arc, Mutex, MutexGuard,
+    },
+    time::Duration,
 };
 
 use axum::extract::ws::Utf8Bytes;
+use marketpipe_model::Exchange;
 use tokio::sync::{broadcast, watch};
 
 use crate::{config::Faults, market::Market, products::ProductSpec};
 
-/// What a market frame is, for routing to subscribers.
+/// What a market frame is, for routing to subscribers. Each dialect renders
+/// the kinds its exchange has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum FrameKind {
-    /// `l2update`.
+    /// Book changes: Coinbase `l2update`, Binance `depthUpdate`, KuCoin
+    /// `trade.l2update`.
     L2Update,
-    /// `match`.
+    /// A trade: Coinbase `match`, Binance `aggTrade`, KuCoin `trade.l3match`.
     Match,
-    /// `ticker`.
+    /// The summary after a trade: Coinbase `ticker`, KuCoin `/market/ticker`.
     Ticker,
+    /// A best bid/ask change: Binance `bookTicker`.
+    BookTicker,
+    /// Every product's session statistics: Binance `!miniTicker@arr`. Not
+    /// a market event (it has no event number of its own).
+    MiniTickers,
 }
 
 /// One rendered market frame.
@@ -44,6 +56,21 @@ pub(crate) struct Frame {
     pub(crate) kind: FrameKind,
     /// The text, shared by every connection (cloning is a reference bump).
     pub(crate) text: Utf8Bytes,
+    /// Where the payload starts in `text`, for dialects that wrap it
+    /// (`{"stream":"…","data":PAYLOAD}`): the payload runs from here to the
+    /// byte before the closing brace. 0 when the frame is not wrapped.
+    pub(crate) data_at: usize,
+}
+
+impl Frame {
+    /// The wrapped payload (the whole text when it is not wrapped).
+    pub(crate) fn payload(&self) -> &str {
+        let text = self.text.as_str();
+        match self.data_at {
+            0 => text,
+            at => text.get(at..text.len().saturating_sub(1)).unwrap_or(text),
+        }
+    }
 }
 
 /// The frames of one generator tick, in generation order.
@@ -75,6 +102,57 @@ pub(crate) struct Counters {
     pub(crate) rest_requests: AtomicU64,
     pub(crate) capture_records: AtomicU64,
     pub(crate) capture_errors: AtomicU64,
+    pub(crate) rate_limited: AtomicU64,
+    pub(crate) ping_timeouts: AtomicU64,
+    pub(crate) refused: AtomicU64,
+}
+
+/// Keepalive timing: KuCoin's `pingInterval`/`pingTimeout` (announced in
+/// the bullet, enforced on the client) and Binance's server ping period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Timing {
+    /// KuCoin `pingInterval`.
+    pub(crate) ping_interval: Duration,
+    /// KuCoin `pingTimeout`.
+    pub(crate) ping_timeout: Duration,
+    /// Binance: how often the server pings.
+    pub(crate) server_ping: Duration,
+}
+
+/// The KuCoin connect tokens issued by `bullet-public`, bounded: past
+/// [`Tokens::CAP`] the oldest are forgotten (a client that asks that often
+/// does not keep old tokens), so a client in a loop cannot grow memory.
+#[derive(Debug, Default)]
+pub(crate) struct Tokens {
+    issued: HashSet<String>,
+    order: VecDeque<String>,
+    next: u64,
+}
+
+impl Tokens {
+    /// Most tokens remembered.
+    pub(crate) const CAP: usize = 10_000;
+
+    /// A fresh token, remembered. Derived from the seed and a counter:
+    /// unpredictable enough to look real, reproducible for a seed.
+    pub(crate) fn issue(&mut self, seed: u64) -> String {
+        self.next += 1;
+        let (a, b) = (crate::text::mix(seed ^ self.next), crate::text::mix(seed.rotate_left(17) ^ self.next));
+        let token = format!("2neAiuYvAU6{a:016x}{b:016x}.sim{:04}==", self.next % 10_000);
+        if self.order.len() >= Self::CAP {
+            if let Some(old) = self.order.pop_front() {
+                self.issued.remove(&old);
+            }
+        }
+        self.issued.insert(token.clone());
+        self.order.push_back(token.clone());
+        token
+    }
+
+    /// Whether `token` was issued (and not yet forgotten).
+    pub(crate) fn valid(&self, token: &str) -> bool {
+        self.issued.contains(token)
+    }
 }
 
 impl Counters {
@@ -89,11 +167,21 @@ impl Counters {
 pub(crate) struct Hub {
     /// The market; the lock also orders snapshots against broadcasts.
     market: Mutex<Market>,
+    /// The protocol spoken.
+    pub(crate) exchange: Exchange,
+    /// The websocket URL clients connect to (for KuCoin, the bullet's
+    /// `endpoint`).
+    pub(crate) ws_url: String,
+    /// Keepalive timing.
+    pub(crate) timing: Timing,
+    /// KuCoin connect tokens.
+    pub(crate) tokens: Mutex<Tokens>,
     /// The products, by index.
     pub(crate) specs: Vec<ProductSpec>,
     /// Native ids, by index.
     pub(crate) ids: Vec<String>,
-    /// The `GET /products` body.
+    /// The product list REST body (Coinbase `GET /products`, KuCoin
+    /// `GET /api/v2/symbols`; Binance renders exchangeInfo per request).
     pub(crate) products_json: String,
     /// Market frames to every session.
     pub(crate) tx: broadcast::Sender<Arc<Batch>>,
@@ -116,19 +204,17 @@ pub(crate) struct Hub {
 
 impl Hub {
     /// Assembles the shared state.
-    pub(crate) fn new(
-        market: Market,
-        specs: Vec<ProductSpec>,
-        faults: Faults,
-        seed: u64,
-        client_buffer: usize,
-        shutdown: watch::Receiver<bool>,
-    ) -> Self {
+    pub(crate) fn new(market: Market, specs: Vec<ProductSpec>, setup: HubSetup, shutdown: watch::Receiver<bool>) -> Self {
+        let HubSetup { exchange, ws_url, timing, faults, seed, client_buffer } = setup;
         let ids = specs.iter().map(|s| s.id.clone()).collect();
-        let products_json = crate::products::products_json(&specs);
+        let products_json = crate::dialect::products_json(exchange, &specs);
         let (tx, _) = broadcast::channel(client_buffer);
         Hub {
             market: Mutex::new(market),
+            exchange,
+            ws_url,
+            timing,
+            tokens: Mutex::new(Tokens::default()),
             specs,
             ids,
             products_json,
@@ -148,6 +234,12 @@ impl Hub {
     /// so a poisoned lock is used as is.
     pub(crate) fn market(&self) -> MutexGuard<'_, Market> {
         self.market.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The token book. A poisoned lock is used as is (a set of strings
+    /// cannot be left inconsistent in a way that matters).
+    pub(crate) fn tokens(&self) -> MutexGuard<'_, Tokens> {
+        self.tokens.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The index of a native product id.
@@ -176,6 +268,23 @@ impl Hub {
     }
 }
 
+/// The settings [`Hub::new`] takes besides the market.
+#[derive(Debug, Clone)]
+pub(crate) struct HubSetup {
+    /// The protocol spoken.
+    pub(crate) exchange: Exchange,
+    /// The websocket URL.
+    pub(crate) ws_url: String,
+    /// Keepalive timing.
+    pub(crate) timing: Timing,
+    /// Fault switches.
+    pub(crate) faults: Faults,
+    /// The market seed (also seeds fault randomness and tokens).
+    pub(crate) seed: u64,
+    /// Broadcast buffer, in batches.
+    pub(crate) client_buffer: usize,
+}
+
 /// Keeps a session counted while it runs.
 #[derive(Debug)]
 pub(crate) struct SessionGuard(Arc<Hub>);
@@ -192,4 +301,24 @@ impl Drop for SessionGuard {
 /// the channel outlives it.
 pub(crate) async fn signalled(flag: &mut watch::Receiver<bool>) {
     let _ = flag.wait_for(|set| *set).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_fresh_and_bounded() {
+        let mut t = Tokens::default();
+        let a = t.issue(1);
+        let b = t.issue(1);
+        assert_ne!(a, b);
+        assert!(t.valid(&a) && t.valid(&b) && !t.valid("nope"));
+        assert!(a.bytes().all(|c| c.is_ascii_graphic()));
+        for _ in 0..Tokens::CAP {
+            t.issue(1);
+        }
+        assert!(!t.valid(&a), "the oldest token is forgotten past the cap");
+        assert_eq!(t.order.len(), Tokens::CAP);
+    }
 }

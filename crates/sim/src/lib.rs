@@ -1,11 +1,21 @@
-//! The exchange simulator: a seeded market served through the real
-//! **Coinbase Exchange** protocols over loopback, for `marketpipe sim`,
+//! The exchange simulator: a seeded market served through a real
+//! exchange's protocols over loopback, for `marketpipe sim`,
 //! `marketpipe demo` and every network test.
 //!
-//! One port serves both the websocket feed (any path, like
-//! `wss://ws-feed.exchange.coinbase.com`) and the REST endpoints the runtime
-//! uses (`/products`, `/products/{id}`, `/products/{id}/trades`, like
-//! `https://api.exchange.coinbase.com`).
+//! It speaks one dialect per run ([`SimConfig::exchange`]), on one port
+//! serving both the websocket and the REST endpoints the runtime uses:
+//!
+//! - **Coinbase Exchange** (the default): the websocket feed on any path
+//!   (like `wss://ws-feed.exchange.coinbase.com`); REST `/products`,
+//!   `/products/{id}`, `/products/{id}/trades`.
+//! - **Binance spot**: combined streams at `/stream?streams=…` (raw at
+//!   `/ws`), live `SUBSCRIBE`; REST `/api/v3/exchangeInfo`, `/api/v3/depth`,
+//!   `/api/v3/aggTrades`. Books are synced from REST depth snapshots.
+//! - **KuCoin spot**: `POST /api/v1/bullet-public` gives a token and the
+//!   websocket endpoint; topics `/market/match`, `/market/level2`,
+//!   `/market/ticker`; REST `/api/v2/symbols`,
+//!   `/api/v1/market/orderbook/level2_100`, `/api/v1/market/histories`.
+//!   Books are synced from REST level-2 snapshots.
 //!
 //! - The **market** (a model driven by one generator task) is
 //!   deterministic given the seed: the same seed gives the same sequence of
@@ -29,14 +39,13 @@
 
 mod advanced;
 mod config;
+mod dialect;
 mod generator;
 mod hub;
 mod market;
 mod products;
-mod rest;
 mod session;
-mod subscribe;
-mod wire;
+mod text;
 
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
@@ -44,13 +53,17 @@ use std::{
     time::Duration,
 };
 
+pub use marketpipe_model::Exchange;
 use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
-pub use config::{parse_duration, AckFault, Faults, ParseFaultError, SimConfig, MAX_CLIENT_BUFFER, MAX_PRODUCTS, MAX_RATE, STALL_HOLD};
+pub use config::{
+    parse_duration, AckFault, Faults, ParseFaultError, SimConfig, BINANCE_PONG_PERIODS, MAX_CLIENT_BUFFER, MAX_PRODUCTS, MAX_RATE,
+    STALL_HOLD,
+};
 
 use crate::{
     generator::{CaptureTask, Generator},
-    hub::Hub,
+    hub::{Hub, HubSetup, Timing},
     market::Market,
 };
 
@@ -102,7 +115,9 @@ impl SimError {
 pub struct SimStats {
     /// Trades generated.
     pub trades: u64,
-    /// Market frames generated (`match` + `l2update` + `ticker`).
+    /// Market frames generated (Coinbase `match` + `l2update` + `ticker`;
+    /// Binance `aggTrade` + `depthUpdate` + `bookTicker` + `!miniTicker@arr`;
+    /// KuCoin match + level2 + ticker messages).
     pub market_frames: u64,
     /// Text frames written to websocket clients, all kinds (market, control,
     /// heartbeats, snapshots, duplicates and malformed ones).
@@ -119,13 +134,14 @@ pub struct SimStats {
     pub malformed_sent: u64,
     /// Duplicate frames sent (the second copies).
     pub duplicates_sent: u64,
-    /// `subscriptions` acknowledgements sent.
+    /// Subscription acknowledgements sent (Coinbase `subscriptions`,
+    /// Binance `{"result":null}` to SUBSCRIBE/UNSUBSCRIBE, KuCoin `ack`).
     pub acks_sent: u64,
     /// Acknowledgements withheld by the missing-ack fault.
     pub acks_withheld: u64,
     /// Acknowledgements delayed by the late-ack fault.
     pub acks_delayed: u64,
-    /// Client requests answered with an `error` frame.
+    /// Client requests answered with an error frame.
     pub request_errors: u64,
     /// Clients disconnected for falling behind or not reading.
     pub slow_disconnects: u64,
@@ -135,6 +151,14 @@ pub struct SimStats {
     pub capture_records: u64,
     /// Capture write failures (and batches lost after one).
     pub capture_errors: u64,
+    /// Binance connections closed for sending more than 5 messages a second.
+    pub rate_limited: u64,
+    /// Connections closed for not keeping alive (KuCoin: no `ping` within
+    /// `ping_interval + ping_timeout`; Binance: no Pong to the server's Ping).
+    pub ping_timeouts: u64,
+    /// Connections refused: KuCoin connects without a valid token, Binance
+    /// connect URLs with invalid or too many streams.
+    pub refused: u64,
 }
 
 /// A running simulator.
@@ -155,18 +179,26 @@ pub struct SimHandle {
 pub async fn start(config: SimConfig, listener: TcpListener) -> Result<SimHandle, SimError> {
     config.validate()?;
     let addr = listener.local_addr().map_err(|source| SimError::Io { context: "reading the listener address".into(), source })?;
-    let specs = products::product_specs(config.products);
+    let specs = products::product_specs_for(config.exchange, config.products);
     let market = Market::new(config.seed, &specs, config.trade_history);
     let (shutdown, shutdown_rx) = watch::channel(false);
-    let hub = Arc::new(Hub::new(market, specs, config.faults.clone(), config.seed, config.client_buffer, shutdown_rx.clone()));
-    let (rest_url, ws_url) = (http_url(addr), ws_url(addr));
+    let rest_url = http_url(addr);
+    let setup = HubSetup {
+        exchange: config.exchange,
+        ws_url: ws_url(config.exchange, addr),
+        timing: Timing { ping_interval: config.ping_interval, ping_timeout: config.ping_timeout, server_ping: config.server_ping },
+        faults: config.faults.clone(),
+        seed: config.seed,
+        client_buffer: config.client_buffer,
+    };
+    let hub = Arc::new(Hub::new(market, specs, setup, shutdown_rx.clone()));
 
     let (capture_tx, capture) = match &config.write_capture {
         Some(path) => {
             let (tx, task) = generator::spawn_capture(path, hub.clone())
                 .map_err(|source| SimError::Io { context: format!("creating capture file {}", path.display()), source })?;
             // Sent before the generator starts: the opening book precedes every update.
-            let opening = generator::opening(&hub, &rest_url, &ws_url, generator::now_ns());
+            let opening = generator::opening(&hub, &rest_url, generator::now_ns());
             if tx.send(opening).await.is_err() {
                 return Err(SimError::Task { task: "capture", detail: "the capture writer stopped at once".into() });
             }
@@ -187,7 +219,7 @@ pub async fn start(config: SimConfig, listener: TcpListener) -> Result<SimHandle
     };
     let generator = tokio::spawn(gen.run());
 
-    let app = rest::router(hub.clone());
+    let app = dialect::router(hub.clone());
     let mut server_shutdown = shutdown_rx;
     let server = tokio::spawn(async move {
         axum::serve(listener, app)
@@ -196,7 +228,7 @@ pub async fn start(config: SimConfig, listener: TcpListener) -> Result<SimHandle
             })
             .await
     });
-    tracing::info!(%addr, products = hub.specs.len(), rate = config.rate, seed = config.seed, "exchange simulator listening");
+    tracing::info!(%addr, exchange = %config.exchange, products = hub.specs.len(), rate = config.rate, seed = config.seed, "exchange simulator listening");
     Ok(SimHandle { addr, hub, shutdown, done, generator, server, capture })
 }
 
@@ -214,8 +246,15 @@ fn http_url(addr: SocketAddr) -> String {
     format!("http://{}", authority(addr))
 }
 
-fn ws_url(addr: SocketAddr) -> String {
-    format!("ws://{}/ws", authority(addr))
+/// The websocket URL of each dialect: Coinbase's feed (any path works),
+/// Binance's combined-stream endpoint (append `?streams=a/b`), KuCoin's
+/// instance server (the bullet's `endpoint`; connect with `?token=`).
+fn ws_url(exchange: Exchange, addr: SocketAddr) -> String {
+    match exchange {
+        Exchange::Binance => format!("ws://{}/stream", authority(addr)),
+        Exchange::Kucoin => format!("ws://{}/", authority(addr)),
+        Exchange::Coinbase | Exchange::CoinbaseAdvanced => format!("ws://{}/ws", authority(addr)),
+    }
 }
 
 impl SimHandle {
@@ -224,9 +263,22 @@ impl SimHandle {
         self.addr
     }
 
-    /// The websocket feed URL, `ws://127.0.0.1:PORT/ws` (any path works).
+    /// The exchange protocol spoken.
+    pub fn exchange(&self) -> Exchange {
+        self.hub.exchange
+    }
+
+    /// The websocket URL:
+    ///
+    /// - Coinbase: the feed, `ws://127.0.0.1:PORT/ws` (any path works);
+    /// - Binance: the combined-stream endpoint, `ws://127.0.0.1:PORT/stream`
+    ///   (append `?streams=btcusdt@aggTrade/…`, or SUBSCRIBE after
+    ///   connecting; `/ws` serves raw payloads);
+    /// - KuCoin: the instance server `ws://127.0.0.1:PORT/`, the same as the
+    ///   `endpoint` of `POST {rest_url}/api/v1/bullet-public`, which also
+    ///   gives the token it must be opened with (`?token=…&connectId=…`).
     pub fn ws_url(&self) -> String {
-        ws_url(self.addr)
+        self.hub.ws_url.clone()
     }
 
     /// The REST base URL, `http://127.0.0.1:PORT`.
@@ -234,7 +286,8 @@ impl SimHandle {
         http_url(self.addr)
     }
 
-    /// The native product ids served, in order.
+    /// The native product ids served, in order (`BTC-USD`, `BTCUSDT`,
+    /// `BTC-USDT`: as the exchange spoken names them).
     pub fn products(&self) -> Vec<String> {
         self.hub.ids.clone()
     }
@@ -260,6 +313,9 @@ impl SimHandle {
             rest_requests: c.rest_requests.load(Relaxed),
             capture_records: c.capture_records.load(Relaxed),
             capture_errors: c.capture_errors.load(Relaxed),
+            rate_limited: c.rate_limited.load(Relaxed),
+            ping_timeouts: c.ping_timeouts.load(Relaxed),
+            refused: c.refused.load(Relaxed),
         }
     }
 

@@ -111,6 +111,15 @@ pub(crate) enum EventBody {
     Ticker(TickerRec),
 }
 
+/// The best bid and ask, `(price ticks, size units)` each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Top {
+    /// Best bid.
+    pub(crate) bid: (u64, u64),
+    /// Best ask.
+    pub(crate) ask: (u64, u64),
+}
+
 /// One market event, in generation order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Event {
@@ -120,10 +129,37 @@ pub(crate) struct Event {
     pub(crate) product: usize,
     /// The product's own sequence after this event (Coinbase `sequence`).
     pub(crate) product_seq: u64,
+    /// The product's book update id after this event: it grows by one per
+    /// level change, so an `L2` event with `n` changes covers ids
+    /// `book_seq - n + 1 ..= book_seq` (Binance `U`/`u`, KuCoin
+    /// `sequenceStart`/`sequenceEnd`). Other events leave it as it was.
+    pub(crate) book_seq: u64,
+    /// The product's best bid and ask once this step is applied (for
+    /// dialects that push top-of-book changes).
+    pub(crate) top: Top,
     /// Exchange time, Unix nanoseconds.
     pub(crate) time_ns: i64,
     /// The event.
     pub(crate) body: EventBody,
+}
+
+/// A product's session statistics, for tickers that summarize the market
+/// (Binance's 24-hour mini ticker).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Stats {
+    /// Opening price (stands in for the price 24 hours ago).
+    pub(crate) open: u64,
+    /// Session high.
+    pub(crate) high: u64,
+    /// Session low.
+    pub(crate) low: u64,
+    /// The last trade price, or the opening price before any trade.
+    pub(crate) last: u64,
+    /// Base volume in size units.
+    pub(crate) volume: u128,
+    /// Quote volume: sum of price ticks times size units (scale: price
+    /// decimals + size decimals).
+    pub(crate) quote_volume: u128,
 }
 
 /// One product's state.
@@ -143,12 +179,15 @@ struct ProductState {
     size_exp: u32,
     next_trade_id: u64,
     sequence: u64,
+    /// Book update id: one per level change (see [`Event::book_seq`]).
+    book_seq: u64,
     last_trade: Option<TradeRec>,
     history: VecDeque<TradeRec>,
     open: u64,
     high: u64,
     low: u64,
     volume: u128,
+    quote_volume: u128,
 }
 
 /// The whole simulated market.
@@ -171,6 +210,8 @@ impl Market {
                 let start = spec.start_ticks.max(1_000);
                 // About 1e-5 of the price per level: BTC levels 1-67 cents apart.
                 let gap = (start / 100_000).max(1);
+                let next_trade_id = rng.random_range(100_000_000..1_000_000_000);
+                let sequence = rng.random_range(1_000_000_000..10_000_000_000);
                 let mut p = ProductState {
                     bids: BTreeMap::new(),
                     asks: BTreeMap::new(),
@@ -178,14 +219,18 @@ impl Market {
                     fair_bounds: (start / 10, start.saturating_mul(10)),
                     gap,
                     size_exp: spec.size_exp,
-                    next_trade_id: rng.random_range(100_000_000..1_000_000_000),
-                    sequence: rng.random_range(1_000_000_000..10_000_000_000),
+                    next_trade_id,
+                    sequence,
+                    // Derived, not drawn: one more draw would change every
+                    // seed's market.
+                    book_seq: sequence / 2,
                     last_trade: None,
                     history: VecDeque::new(),
                     open: start,
                     high: start,
                     low: start,
                     volume: 0,
+                    quote_volume: 0,
                 };
                 let mut bid = start - rng.random_range(1..=gap);
                 let mut ask = start + rng.random_range(1..=gap);
@@ -226,12 +271,45 @@ impl Market {
             vec![EventBody::L2(p.noise(&mut self.rng))]
         };
         let n = bodies.len();
+        let top = Top { bid: p.best_bid(), ask: p.best_ask() };
         for body in bodies {
             self.seq += 1;
             p.sequence += 1;
-            out.push(Event { seq: self.seq, product: index, product_seq: p.sequence, time_ns, body });
+            if let EventBody::L2(changes) = &body {
+                p.book_seq += changes.len() as u64;
+            }
+            out.push(Event { seq: self.seq, product: index, product_seq: p.sequence, book_seq: p.book_seq, top, time_ns, body });
         }
         n
+    }
+
+    /// A product's book update id (see [`Event::book_seq`]): read with
+    /// [`Market::book`] under the same lock, it is the id the book reflects.
+    pub(crate) fn book_seq(&self, product: usize) -> u64 {
+        self.products.get(product).map_or(0, |p| p.book_seq)
+    }
+
+    /// A product's best bid and ask.
+    pub(crate) fn top(&self, product: usize) -> Top {
+        self.products.get(product).map_or(Top::default(), |p| Top { bid: p.best_bid(), ask: p.best_ask() })
+    }
+
+    /// A product's session statistics.
+    pub(crate) fn stats(&self, product: usize) -> Option<Stats> {
+        let p = self.products.get(product)?;
+        Some(Stats {
+            open: p.open,
+            high: p.high,
+            low: p.low,
+            last: p.last_trade.map_or(p.open, |t| t.price),
+            volume: p.volume,
+            quote_volume: p.quote_volume,
+        })
+    }
+
+    /// A product's kept trades, oldest first (ids consecutive).
+    pub(crate) fn history(&self, product: usize) -> Option<&VecDeque<TradeRec>> {
+        self.products.get(product).map(|p| &p.history)
     }
 
     /// A product's book: bids best (highest) first, asks best (lowest) first.
@@ -436,6 +514,7 @@ impl ProductState {
         self.high = self.high.max(trade.price);
         self.low = self.low.min(trade.price);
         self.volume += u128::from(trade.size);
+        self.quote_volume += u128::from(trade.price) * u128::from(trade.size);
         if cap > 0 {
             if self.history.len() >= cap {
                 self.history.pop_front();
@@ -588,5 +667,30 @@ mod tests {
         assert_eq!(older.iter().map(|t| t.id).collect::<Vec<_>>(), vec![newest - 1, newest - 2]);
         assert!(m.trades(0, 0, all[49].id, 10, true).is_empty(), "nothing older than the history");
         assert!(m.trades(3, 0, u64::MAX, 10, true).is_empty(), "unknown product");
+    }
+
+    #[test]
+    fn book_update_ids_count_level_changes_and_tops_follow_the_book() {
+        let (m0, _) = run(13, 0);
+        let (m, events) = run(13, 5_000);
+        for p in 0..4 {
+            let mut id = m0.book_seq(p);
+            for e in events.iter().filter(|e| e.product == p) {
+                if let EventBody::L2(changes) = &e.body {
+                    id += changes.len() as u64;
+                }
+                assert_eq!(e.book_seq, id, "event {}", e.seq);
+            }
+            assert_eq!(m.book_seq(p), id);
+            let last = events.iter().rev().find(|e| e.product == p).unwrap();
+            assert_eq!(last.top, m.top(p));
+            let (bids, asks) = m.book(p);
+            assert_eq!((last.top.bid, last.top.ask), (bids[0], asks[0]));
+        }
+        let stats = m.stats(0).unwrap();
+        let trades: Vec<TradeRec> = m.history(0).unwrap().iter().copied().collect();
+        assert_eq!(stats.volume, trades.iter().map(|t| u128::from(t.size)).sum::<u128>());
+        assert_eq!(stats.quote_volume, trades.iter().map(|t| u128::from(t.price) * u128::from(t.size)).sum::<u128>());
+        assert_eq!(stats.last, trades.last().unwrap().price);
     }
 }

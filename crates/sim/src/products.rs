@@ -1,7 +1,7 @@
-//! The simulated product list: real Coinbase products first, with their
-//! price grids, then synthetic ones.
+//! The simulated product list: real coins first, with their price grids,
+//! then synthetic ones. One market, named the way each exchange names it.
 
-use crate::wire::push_fixed;
+use marketpipe_model::Exchange;
 
 /// Every size on the simulated market has 8 decimals (`base_increment`
 /// 0.00000001), like Coinbase.
@@ -10,7 +10,8 @@ pub(crate) const SIZE_SCALE: u32 = 8;
 /// One simulated product.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ProductSpec {
-    /// Native id, `BASE-QUOTE`.
+    /// Native id: `BTC-USD` (Coinbase), `BTCUSDT` (Binance), `BTC-USDT`
+    /// (KuCoin).
     pub(crate) id: String,
     /// Base currency.
     pub(crate) base: String,
@@ -39,7 +40,40 @@ const KNOWN: [(&str, u32, u64, u32); 10] = [
     ("DOGE", 5, 15_000, 9),
 ];
 
-/// The first `n` products.
+/// KuCoin's renamed pair: native `BCHSV-USDT`, base currency `BSV`. The
+/// 4th product takes this name on KuCoin (any `--products 4` or more), so
+/// that normalization from `baseCurrency` rather than from the native id is
+/// exercised, as on the real exchange.
+const KUCOIN_RENAMED: (usize, &str, &str) = (3, "BCHSV-USDT", "BSV");
+
+/// The first `n` products as `exchange` names them: Coinbase quotes in USD
+/// (`BTC-USD`); Binance (`BTCUSDT`) and KuCoin (`BTC-USDT`) in USDT. The
+/// market behind them (price grids, opening prices, sizes) is the same.
+pub(crate) fn product_specs_for(exchange: Exchange, n: usize) -> Vec<ProductSpec> {
+    let mut specs = product_specs(n);
+    match exchange {
+        Exchange::Binance => {
+            for s in &mut specs {
+                s.quote = "USDT".into();
+                s.id = format!("{}{}", s.base, s.quote);
+            }
+        }
+        Exchange::Kucoin => {
+            for (i, s) in specs.iter_mut().enumerate() {
+                s.quote = "USDT".into();
+                s.id = format!("{}-{}", s.base, s.quote);
+                if i == KUCOIN_RENAMED.0 {
+                    s.id = KUCOIN_RENAMED.1.into();
+                    s.base = KUCOIN_RENAMED.2.into();
+                }
+            }
+        }
+        Exchange::Coinbase | Exchange::CoinbaseAdvanced => {}
+    }
+    specs
+}
+
+/// The first `n` products, Coinbase names.
 pub(crate) fn product_specs(n: usize) -> Vec<ProductSpec> {
     (0..n)
         .map(|i| {
@@ -51,34 +85,6 @@ pub(crate) fn product_specs(n: usize) -> Vec<ProductSpec> {
             ProductSpec { id: format!("{base}-USD"), base, quote: "USD".into(), price_scale, start_ticks, size_exp }
         })
         .collect()
-}
-
-impl ProductSpec {
-    /// The product object of `GET /products` and `GET /products/{id}`, in
-    /// Coinbase's shape.
-    pub(crate) fn rest_json(&self) -> String {
-        let mut quote_increment = String::new();
-        push_fixed(&mut quote_increment, 1u64, self.price_scale);
-        format!(
-            concat!(
-                r#"{{"id":"{id}","base_currency":"{base}","quote_currency":"{quote}","quote_increment":"{qi}","#,
-                r#""base_increment":"0.00000001","display_name":"{base}/{quote}","min_market_funds":"1","#,
-                r#""margin_enabled":false,"post_only":false,"limit_only":false,"cancel_only":false,"#,
-                r#""status":"online","status_message":"","auction_mode":false,"trading_disabled":false,"#,
-                r#""fx_stablecoin":false,"max_slippage_percentage":"0.02000000"}}"#
-            ),
-            id = self.id,
-            base = self.base,
-            quote = self.quote,
-            qi = quote_increment,
-        )
-    }
-}
-
-/// The body of `GET /products`.
-pub(crate) fn products_json(specs: &[ProductSpec]) -> String {
-    let items: Vec<String> = specs.iter().map(ProductSpec::rest_json).collect();
-    format!("[{}]", items.join(","))
 }
 
 #[cfg(test)]
@@ -99,13 +105,19 @@ mod tests {
     }
 
     #[test]
-    fn product_json_is_coinbase_shaped() {
-        let v: serde_json::Value = serde_json::from_str(&products_json(&product_specs(10))).unwrap();
-        let doge = &v[9];
-        assert_eq!(doge["id"], "DOGE-USD");
-        assert_eq!(doge["base_currency"], "DOGE");
-        assert_eq!(doge["quote_increment"], "0.00001");
-        assert_eq!(doge["status"], "online");
-        assert_eq!(v[0]["quote_increment"], "0.01");
+    fn each_exchange_names_the_same_market() {
+        let cb = product_specs_for(Exchange::Coinbase, 5);
+        let bn = product_specs_for(Exchange::Binance, 5);
+        let kc = product_specs_for(Exchange::Kucoin, 5);
+        assert_eq!(cb, product_specs(5));
+        assert_eq!(bn[0].id, "BTCUSDT");
+        assert_eq!((bn[3].id.as_str(), bn[3].base.as_str(), bn[3].quote.as_str()), ("LTCUSDT", "LTC", "USDT"));
+        assert_eq!(kc[0].id, "BTC-USDT");
+        assert_eq!((kc[3].id.as_str(), kc[3].base.as_str(), kc[3].quote.as_str()), ("BCHSV-USDT", "BSV", "USDT"));
+        for specs in [&bn, &kc] {
+            for (a, b) in specs.iter().zip(&cb) {
+                assert_eq!((a.price_scale, a.start_ticks, a.size_exp), (b.price_scale, b.start_ticks, b.size_exp));
+            }
+        }
     }
 }

@@ -24,6 +24,16 @@ pub fn fast(seed: u64, products: usize, duration_ms: u64) -> SimConfig {
     SimConfig { seed, products, rate: 20_000.0, duration: Some(Duration::from_millis(duration_ms)), ..SimConfig::default() }
 }
 
+/// [`fast`], speaking `exchange`.
+pub fn fast_on(exchange: marketpipe_sim::Exchange, seed: u64, products: usize, duration_ms: u64) -> SimConfig {
+    SimConfig { exchange, ..fast(seed, products, duration_ms) }
+}
+
+/// One side of a book as a map, from decoded levels.
+pub fn side_of(levels: &[marketpipe_model::Level]) -> Side {
+    levels.iter().map(|l| (l.price, l.size)).collect()
+}
+
 /// What reading the next frame gave.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Next {
@@ -32,6 +42,19 @@ pub enum Next {
     /// Nothing within the timeout.
     Timeout,
     /// The connection ended (close frame, error or EOF).
+    Closed,
+}
+
+/// What reading the next frame of any kind gave (see [`Client::next_raw`]).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Raw {
+    /// A text frame.
+    Text(String),
+    /// A websocket Ping (answered by the client library on its next read).
+    Ping,
+    /// Nothing within the timeout.
+    Timeout,
+    /// The connection ended.
     Closed,
 }
 
@@ -45,6 +68,31 @@ impl Client {
     pub async fn connect(url: &str) -> Client {
         let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
         Client { ws }
+    }
+
+    /// Connects to `url`, or the handshake's error (an HTTP refusal).
+    pub async fn try_connect(url: &str) -> Result<Client, tokio_tungstenite::tungstenite::Error> {
+        tokio_tungstenite::connect_async(url).await.map(|(ws, _)| Client { ws })
+    }
+
+    /// The next frame, pings included (pongs are skipped).
+    pub async fn next_raw(&mut self, timeout: Duration) -> Raw {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match tokio::time::timeout_at(deadline, self.ws.next()).await {
+                Err(_) => return Raw::Timeout,
+                Ok(Some(Ok(Message::Text(t)))) => return Raw::Text(t.as_str().to_owned()),
+                Ok(Some(Ok(Message::Ping(_)))) => return Raw::Ping,
+                Ok(Some(Ok(Message::Pong(_) | Message::Frame(_)))) => continue,
+                Ok(Some(Ok(Message::Binary(_)))) => panic!("the simulator sent a binary frame"),
+                Ok(Some(Ok(Message::Close(_)))) | Ok(Some(Err(_))) | Ok(None) => return Raw::Closed,
+            }
+        }
+    }
+
+    /// Sends a websocket Ping.
+    pub async fn ping(&mut self) {
+        self.ws.send(Message::Ping(Vec::new().into())).await.unwrap();
     }
 
     /// Sends a text frame.

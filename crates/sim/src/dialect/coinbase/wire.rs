@@ -9,35 +9,18 @@
 
 use std::fmt::Write as _;
 
+pub(crate) use crate::text::push_json_string;
 use crate::{
     market::{Change, TickerRec, TradeRec},
     products::{ProductSpec, SIZE_SCALE},
+    text::push_fixed,
 };
-
-/// Appends `units × 10^-scale` as a plain decimal with exactly `scale`
-/// fraction digits (`push_fixed(s, 12345, 2)` gives `123.45`).
-pub(crate) fn push_fixed(out: &mut String, units: impl Into<u128>, scale: u32) {
-    let units: u128 = units.into();
-    let p = 10u128.pow(scale);
-    // Writing to a String cannot fail.
-    if scale == 0 {
-        let _ = write!(out, "{units}");
-    } else {
-        let _ = write!(out, "{}.{:0width$}", units / p, units % p, width = scale as usize);
-    }
-}
 
 /// Appends a Unix-nanosecond time as RFC 3339 UTC with microseconds and
 /// `Z`, as Coinbase sends (`2026-01-01T00:00:00.123456Z`).
 pub(crate) fn push_time(out: &mut String, ns: i64) {
     let t = marketpipe_model::Timestamp(ns).utc_parts();
     let _ = write!(out, "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", t.year, t.month, t.day, t.hour, t.minute, t.second, t.nanos / 1_000);
-}
-
-/// Appends `s` as a JSON string, escaped.
-pub(crate) fn push_json_string(out: &mut String, s: &str) {
-    // serde_json's escaping is JSON's; serializing a str cannot fail.
-    out.push_str(&serde_json::to_string(s).unwrap_or_default());
 }
 
 fn push_price(out: &mut String, spec: &ProductSpec, ticks: u64) {
@@ -55,16 +38,9 @@ fn push_size(out: &mut String, units: impl Into<u128>) {
 /// A deterministic UUID-shaped order id for one side of a trade (the
 /// decoder ignores order ids; they only have to look right).
 fn push_order_id(out: &mut String, product: usize, trade_id: u64, taker: bool) {
-    let mut x = (trade_id << 1 | u64::from(taker)) ^ (product as u64).rotate_left(40);
-    let mut next = || {
-        // splitmix64
-        x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = x;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
-    let (a, b) = (next(), next());
+    let x = (trade_id << 1 | u64::from(taker)) ^ (product as u64).rotate_left(40);
+    // splitmix64, two steps
+    let (a, b) = (crate::text::mix(x), crate::text::mix(x.wrapping_add(0x9E37_79B9_7F4A_7C15)));
     let _ = write!(
         out,
         "\"{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}\"",
@@ -74,6 +50,31 @@ fn push_order_id(out: &mut String, product: usize, trade_id: u64, taker: bool) {
         0x8000 | (b >> 48) & 0x3fff,
         b & 0xffff_ffff_ffff
     );
+}
+
+/// The product object of `GET /products` and `GET /products/{id}`.
+pub(crate) fn product_json(spec: &ProductSpec) -> String {
+    let mut quote_increment = String::new();
+    push_fixed(&mut quote_increment, 1u64, spec.price_scale);
+    format!(
+        concat!(
+            r#"{{"id":"{id}","base_currency":"{base}","quote_currency":"{quote}","quote_increment":"{qi}","#,
+            r#""base_increment":"0.00000001","display_name":"{base}/{quote}","min_market_funds":"1","#,
+            r#""margin_enabled":false,"post_only":false,"limit_only":false,"cancel_only":false,"#,
+            r#""status":"online","status_message":"","auction_mode":false,"trading_disabled":false,"#,
+            r#""fx_stablecoin":false,"max_slippage_percentage":"0.02000000"}}"#
+        ),
+        id = spec.id,
+        base = spec.base,
+        quote = spec.quote,
+        qi = quote_increment,
+    )
+}
+
+/// The body of `GET /products`.
+pub(crate) fn products_json(specs: &[ProductSpec]) -> String {
+    let items: Vec<String> = specs.iter().map(product_json).collect();
+    format!("[{}]", items.join(","))
 }
 
 /// `snapshot`: the whole book, bids and asks best first.
@@ -279,20 +280,6 @@ mod tests {
     use marketpipe_model::Timestamp;
 
     #[test]
-    fn fixed_decimals_are_exact() {
-        let f = |units: u64, scale| {
-            let mut s = String::new();
-            push_fixed(&mut s, units, scale);
-            s
-        };
-        assert_eq!(f(6_700_001, 2), "67000.01");
-        assert_eq!(f(5, 8), "0.00000005");
-        assert_eq!(f(0, 8), "0.00000000");
-        assert_eq!(f(42, 0), "42");
-        assert_eq!(f(u64::MAX, 8), "184467440737.09551615");
-    }
-
-    #[test]
     fn times_round_trip_through_the_model_parser() {
         for ns in [0i64, 1_767_225_600_123_456_000, 951_782_400_000_001_000, 4_102_444_799_999_999_999, 1_709_164_800_000_000_000] {
             let mut s = String::new();
@@ -337,5 +324,16 @@ mod tests {
             assert!(serde_json::from_str::<serde_json::Value>(&malformed(v, &frames[3], spec, 7, 0))
                 .map_or(true, |j| j["price"] == "NaN" || j["changes"][0][1] == "-1.00"));
         }
+    }
+
+    #[test]
+    fn product_json_is_coinbase_shaped() {
+        let v: serde_json::Value = serde_json::from_str(&products_json(&product_specs(10))).unwrap();
+        let doge = &v[9];
+        assert_eq!(doge["id"], "DOGE-USD");
+        assert_eq!(doge["base_currency"], "DOGE");
+        assert_eq!(doge["quote_increment"], "0.00001");
+        assert_eq!(doge["status"], "online");
+        assert_eq!(v[0]["quote_increment"], "0.01");
     }
 }

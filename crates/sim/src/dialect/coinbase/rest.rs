@@ -20,15 +20,17 @@ use axum::{
         ws::{rejection::WebSocketUpgradeRejection, WebSocketUpgrade},
         Path, RawQuery, State,
     },
-    http::{header, HeaderValue, StatusCode},
-    response::{IntoResponse, Response},
+    http::{HeaderValue, StatusCode},
+    response::Response,
     routing::get,
     Router,
 };
 
+use super::{wire, Session};
 use crate::{
+    dialect::{json, Proto},
     hub::{Counters, Hub},
-    session, wire,
+    session,
 };
 
 /// Default page size.
@@ -45,10 +47,6 @@ pub(crate) fn router(hub: Arc<Hub>) -> Router {
         .merge(crate::advanced::routes())
         .fallback(websocket_or_404)
         .with_state(hub)
-}
-
-fn json(status: StatusCode, body: String) -> Response {
-    (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
 }
 
 fn message(status: StatusCode, msg: &str) -> Response {
@@ -70,7 +68,7 @@ async fn products(State(hub): State<Arc<Hub>>) -> Response {
 async fn product(State(hub): State<Arc<Hub>>, Path(id): Path<String>) -> Response {
     Counters::bump(&hub.counters.rest_requests);
     match hub.product_index(&id).and_then(|p| hub.specs.get(p)) {
-        Some(spec) => json(StatusCode::OK, spec.rest_json()),
+        Some(spec) => json(StatusCode::OK, wire::product_json(spec)),
         None => not_found(),
     }
 }
@@ -139,7 +137,8 @@ async fn websocket_or_404(State(hub): State<Arc<Hub>>, ws: Result<WebSocketUpgra
     match ws {
         Ok(ws) => {
             let guard = hub.session_guard();
-            ws.max_message_size(session::MAX_CLIENT_MESSAGE).on_upgrade(move |socket| session::run(hub, socket, guard))
+            let proto = Proto::Coinbase(Session::new(hub.specs.len()));
+            ws.max_message_size(session::MAX_CLIENT_MESSAGE).on_upgrade(move |socket| session::run(hub, socket, guard, proto))
         }
         Err(_) => not_found(),
     }
