@@ -37,7 +37,6 @@
 
 #![warn(missing_docs)]
 
-mod advanced;
 mod config;
 mod dialect;
 mod generator;

@@ -10,6 +10,7 @@
 //! This file holds one connection's session and what the generator and
 //! the capture need from the dialect.
 
+pub(crate) mod advanced;
 pub(crate) mod rest;
 pub(crate) mod subscribe;
 pub(crate) mod wire;

@@ -44,7 +44,7 @@ pub(crate) fn router(hub: Arc<Hub>) -> Router {
         .route("/products", get(products))
         .route("/products/{id}", get(product))
         .route("/products/{id}/trades", get(trades))
-        .merge(crate::advanced::routes())
+        .merge(super::advanced::routes())
         .fallback(websocket_or_404)
         .with_state(hub)
 }

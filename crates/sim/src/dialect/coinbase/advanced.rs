@@ -33,8 +33,10 @@ use crate::{
     hub::{Counters, Hub},
     market::TradeRec,
     products::{ProductSpec, SIZE_SCALE},
-    wire::{push_fixed, push_json_string, push_time},
+    text::{push_fixed, push_json_string},
 };
+
+use super::wire::push_time;
 
 /// Largest `limit` of a market trades request, as on Advanced Trade.
 pub(crate) const MAX_LIMIT: usize = 1000;
