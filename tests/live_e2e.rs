@@ -166,38 +166,59 @@ fn replay(captures: &[PathBuf], data_dir: &Path) {
     run(bin().arg("replay").args(captures).arg("--data-dir").arg(data_dir).args(["--intervals", INTERVALS]));
 }
 
-/// Runs `marketpipe sim` with `faults` for a 6 s market, starts `marketpipe
-/// run` against it a second later (so it must warm-start from REST), waits
-/// until the distinct trade count has been still for 2 s after
-/// `settle_after`, stops both with SIGINT, and checks that the live candles
-/// equal a replay of the simulator's capture and a replay of the archive.
+/// Every book's levels and sequence, sorted by key (the state depends on
+/// how each run ended, so it is left out).
+fn books(data_dir: &Path) -> Vec<Vec<String>> {
+    let db = rusqlite::Connection::open(data_dir.join("marketpipe.db")).expect("store opens");
+    let mut stmt = db.prepare("SELECT exchange, symbol, sequence, bids, asks FROM books ORDER BY exchange, symbol").unwrap();
+    stmt.query_map([], |row| (0..5).map(|i| row.get::<_, rusqlite::types::Value>(i).map(|v| format!("{v:?}"))).collect())
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// The word after `key` in `line` (`... rest http://... ` → the URL).
+fn word_after(line: &str, key: &str) -> Option<String> {
+    let mut words = line.split_whitespace();
+    words.by_ref().find(|w| *w == key)?;
+    words.next().map(str::to_owned)
+}
+
+/// Runs `marketpipe sim --exchange EXCHANGE` with `sim_args` (faults) for a
+/// 6 s market, starts `marketpipe run` against it a second later (so it
+/// must warm-start from REST) or, with `--wait-for-subscriber` among the
+/// args, at once, waits until the distinct trade count has been still for
+/// 2 s after `settle_after`, stops both with SIGINT, and checks that the
+/// live candles and final books equal a replay of the simulator's capture,
+/// and that a replay of the pipeline's own archive equals them too.
 /// Returns the run's last `/metrics`.
-fn run_against_the_simulator(seed: u64, faults: &[&str], settle_after: Duration) -> String {
+fn run_against_the_simulator(exchange: &str, seed: u64, sim_args: &[&str], settle_after: Duration) -> String {
     let dir = tempfile::tempdir().unwrap();
     let truth = dir.path().join("truth.jsonl");
     let live_dir = dir.path().join("live");
 
     let mut sim = Proc::spawn(
         bin()
-            .args(["sim", "--listen", "127.0.0.1:0", "--seed", &seed.to_string(), "--products", "3", "--rate", "300"])
-            .args(["--duration", "6s"])
-            .args(faults)
+            .args(["sim", "--exchange", exchange, "--listen", "127.0.0.1:0", "--seed", &seed.to_string(), "--products", "3"])
+            .args(["--rate", "300", "--duration", "6s"])
+            .args(sim_args)
             .arg("--write-capture")
             .arg(&truth),
     );
-    let endpoints = sim.line_with("websocket");
-    let words: Vec<&str> = endpoints.split_whitespace().collect();
-    let (ws, rest) = (words[3].to_owned(), words[5].to_owned());
+    let endpoints = sim.line_with("marketpipe sim:");
+    let rest = word_after(&endpoints, "rest").expect("a REST URL");
     let products = last_word(&sim.line_with("products:"));
-    // The market is already trading when the pipeline connects.
-    std::thread::sleep(Duration::from_secs(1));
-
-    let mut live = Proc::spawn(
-        bin()
-            .args(["run", "--exchange", "coinbase", "--products", &products, "--ws-url", &ws, "--rest-url", &rest])
-            .args(["--listen", "127.0.0.1:0", "--intervals", INTERVALS, "--data-dir"])
-            .arg(&live_dir),
-    );
+    if !sim_args.contains(&"--wait-for-subscriber") {
+        // The market is already trading when the pipeline connects.
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let mut run_cmd = bin();
+    run_cmd.args(["run", "--exchange", exchange, "--products", &products, "--rest-url", &rest]);
+    // KuCoin's websocket endpoint comes from its bullet.
+    if let Some(ws) = word_after(&endpoints, "websocket") {
+        run_cmd.args(["--ws-url", &ws]);
+    }
+    let mut live = Proc::spawn(run_cmd.args(["--listen", "127.0.0.1:0", "--intervals", INTERVALS, "--data-dir"]).arg(&live_dir));
     let api = last_word(&live.line_with("listening on"));
 
     let started = Instant::now();
@@ -214,14 +235,10 @@ fn run_against_the_simulator(seed: u64, faults: &[&str], settle_after: Duration)
         }
         assert!(started.elapsed() < Duration::from_secs(60), "trades never settled:\n{text}");
     };
-    // Every outcome is counted.
-    assert!(metric(&metrics, "marketpipe_backfill_gaps_completed_total") > 0, "the warm start at least: {metrics}");
-    assert!(metric(&metrics, "marketpipe_backfilled_trades_total") > 0, "{metrics}");
     assert!(metric(&metrics, "marketpipe_receive_to_candle_seconds_count") > 0, "{metrics}");
     // While running, the API serves live state.
-    let first = products.split(',').next().unwrap();
-    let latest = http_get(&api, &format!("/api/v1/candles/latest?exchange=coinbase&symbol={first}&interval=1m"));
-    assert!(latest.contains(r#""trades":"#), "{latest}");
+    let tickers = http_get(&api, &format!("/api/v1/tickers?exchange={exchange}"));
+    assert!(tickers.contains(r#""last_price":""#), "{tickers}");
 
     let (status, took) = live.interrupt();
     assert!(status.success(), "run exits 0 on SIGINT: {status}");
@@ -234,6 +251,9 @@ fn run_against_the_simulator(seed: u64, faults: &[&str], settle_after: Duration)
     let truth_dir = dir.path().join("truth");
     replay(std::slice::from_ref(&truth), &truth_dir);
     assert_eq!(live_candles, candles(&truth_dir), "live candles differ from the simulated market's own history");
+    let live_books = books(&live_dir);
+    assert_eq!(live_books.len(), 3);
+    assert_eq!(live_books, books(&truth_dir), "final books differ from the simulated market's");
 
     let archive = segments(&live_dir.join("archive"));
     assert!(!archive.is_empty(), "the archive has segments");
@@ -241,20 +261,64 @@ fn run_against_the_simulator(seed: u64, faults: &[&str], settle_after: Duration)
     let replayed_dir = dir.path().join("replayed");
     replay(&archive, &replayed_dir);
     assert_eq!(live_candles, candles(&replayed_dir), "a replay of the archive gives the candles the live run stored");
+    assert_eq!(live_books, books(&replayed_dir), "a replay of the archive gives the books the live run stored");
     metrics
 }
 
 #[test]
 fn dropped_connections_duplicates_and_garbage_lose_no_trade_and_count_none_twice() {
     let metrics = run_against_the_simulator(
+        "coinbase",
         11,
         &["--drop-every", "2s", "--malformed-rate", "0.03", "--duplicate-rate", "0.03"],
         // A reconnect after the market stopped shows any last hole.
         Duration::from_secs(9),
     );
-    assert!(metric(&metrics, "marketpipe_ws_reconnects_total") >= 2, "{metrics}");
+    assert_faults_counted(&metrics);
+}
+
+/// What the drop, malformed and duplicate faults must leave in the metrics
+/// of a run that warm-started and backfilled.
+fn assert_faults_counted(metrics: &str) {
+    assert!(metric(metrics, "marketpipe_ws_reconnects_total") >= 2, "{metrics}");
+    assert!(metric(metrics, "marketpipe_frames_skipped_total") > 0, "malformed frames are counted: {metrics}");
+    assert!(metric(metrics, "marketpipe_duplicate_trades_total") > 0, "duplicates are counted: {metrics}");
+    assert!(metric(metrics, "marketpipe_backfill_gaps_completed_total") > 0, "the warm start at least: {metrics}");
+    assert!(metric(metrics, "marketpipe_backfilled_trades_total") > 0, "{metrics}");
+}
+
+/// Binance over its own protocol: SUBSCRIBE acked by id, books from REST
+/// depth snapshots joined to the diff stream (again after every drop that
+/// broke the update ids), gaps and the warm start paged forwards with
+/// `aggTrades?fromId=`.
+#[test]
+fn binance_drops_duplicates_and_garbage_lose_no_trade_and_books_resync() {
+    let metrics = run_against_the_simulator(
+        "binance",
+        13,
+        &["--drop-every", "2s", "--malformed-rate", "0.03", "--duplicate-rate", "0.03"],
+        Duration::from_secs(9),
+    );
+    assert_faults_counted(&metrics);
+    assert!(metric(&metrics, "marketpipe_snapshots_fetched_total") >= 3, "a snapshot per book at least: {metrics}");
+}
+
+/// KuCoin over its own protocol: a bullet token per connection, welcome,
+/// acked topics, pings. Its trade ids cannot be paged, so the pipeline
+/// connects before the market starts and a late acknowledgement (the
+/// market runs meanwhile) must lose nothing either.
+#[test]
+fn kucoin_late_acks_duplicates_and_garbage_lose_no_trade() {
+    let metrics = run_against_the_simulator(
+        "kucoin",
+        14,
+        &["--wait-for-subscriber", "--ack", "late:300ms", "--malformed-rate", "0.03", "--duplicate-rate", "0.03"],
+        Duration::from_secs(7),
+    );
     assert!(metric(&metrics, "marketpipe_frames_skipped_total") > 0, "malformed frames are counted: {metrics}");
     assert!(metric(&metrics, "marketpipe_duplicate_trades_total") > 0, "duplicates are counted: {metrics}");
+    assert!(metric(&metrics, "marketpipe_snapshots_fetched_total") >= 3, "a snapshot per book at least: {metrics}");
+    assert_eq!(metric(&metrics, "marketpipe_ws_reconnects_total"), 0, "{metrics}");
 }
 
 #[test]
@@ -262,7 +326,7 @@ fn a_stalled_connection_is_replaced_and_its_hole_backfilled() {
     // Each connection goes silent 1.5 s after opening without closing; the
     // watchdog (5 s) replaces it, and the trades it missed come from REST,
     // found from the next connection's `last_match`.
-    let metrics = run_against_the_simulator(12, &["--stall-after", "1500ms"], Duration::from_secs(10));
+    let metrics = run_against_the_simulator("coinbase", 12, &["--stall-after", "1500ms"], Duration::from_secs(10));
     assert!(metric(&metrics, "marketpipe_ws_watchdog_trips_total") >= 1, "the stall was detected: {metrics}");
     assert!(metric(&metrics, "marketpipe_trade_gaps_total") >= 1, "{metrics}");
 }
