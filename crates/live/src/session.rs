@@ -167,7 +167,8 @@ impl Session {
             tracing::info!(%exchange, conn, products = self.products.len(), "websocket connected");
 
             let mut established = None;
-            let end = self.serve(conn, &mut ws, &target, &mut established).await;
+            let opened = Instant::now();
+            let end = self.serve(conn, &mut ws, &target, opened, &mut established).await;
             if let End::Rotate = end {
                 tracing::info!(%exchange, conn, "replacing a connection ahead of the exchange's age limit");
                 self.counters.rotation();
@@ -260,7 +261,7 @@ impl Session {
     /// Waits for the greeting if the exchange sends one, subscribes, waits
     /// for the acknowledgements, then forwards frames until the connection
     /// must end. `established` is set once acknowledged.
-    async fn serve(&mut self, conn: u64, ws: &mut Ws, target: &ConnectTarget, established: &mut Option<Instant>) -> End {
+    async fn serve(&mut self, conn: u64, ws: &mut Ws, target: &ConnectTarget, opened: Instant, established: &mut Option<Instant>) -> End {
         let deadline = Instant::now() + self.config.ack_timeout;
         if self.protocol.awaits_welcome() {
             if let Err(end) = self.establish(conn, ws, deadline, |class| matches!(class, FrameClass::Welcome)).await {
@@ -302,7 +303,7 @@ impl Session {
         }
         *established = Some(Instant::now());
         self.retire("replacement subscribed").await;
-        match self.forward(conn, ws, target).await {
+        match self.forward(conn, ws, target, opened).await {
             Ok(never) => match never {},
             Err(end) => end,
         }
@@ -366,8 +367,10 @@ impl Session {
 
     /// Forwards frames, under the watchdog when the subscription or the
     /// pings guarantee traffic, sends the pings, serves resync requests,
-    /// and asks for a replacement at the planned connection age.
-    async fn forward(&mut self, conn: u64, ws: &mut Ws, target: &ConnectTarget) -> Result<std::convert::Infallible, End> {
+    /// and asks for a replacement at the planned connection age. Pings count
+    /// from when the connection `opened`: the exchange's ping deadline runs
+    /// from then, not from the end of the handshake.
+    async fn forward(&mut self, conn: u64, ws: &mut Ws, target: &ConnectTarget, opened: Instant) -> Result<std::convert::Infallible, End> {
         let ping = target.ping_interval.filter(|p| !p.is_zero());
         let watchdog = match (ping, target.ping_timeout) {
             // The exchange answers every ping: silence longer than a ping
@@ -376,7 +379,13 @@ impl Session {
             (None, _) if self.protocol.keeps_alive(&self.config.channels) => Some(self.config.watchdog),
             (None, _) => None,
         };
-        let mut pings = ping.map(|p| tokio::time::interval_at(Instant::now() + p, p));
+        let mut pings = ping.map(|p| {
+            let mut pings = tokio::time::interval_at(opened + p, p);
+            // One ping after a hold-up, not a burst: a burst would eat into
+            // the exchange's message budget for nothing.
+            pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            pings
+        });
         let rotate_at = self.config.max_connection_age.map(|age| Instant::now() + age);
         let control = self.control.clone();
         loop {
