@@ -332,23 +332,34 @@ fn a_stalled_connection_is_replaced_and_its_hole_backfilled() {
 }
 
 #[test]
-fn demo_serves_live_data_and_stops_cleanly_on_sigterm() {
+fn demo_serves_every_exchange_and_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let mut demo = Proc::spawn(bin().args(["demo", "--listen", "127.0.0.1:0", "--rate", "200", "--data-dir"]).arg(dir.path()));
     let api = last_word(&demo.line_with("listening on"));
     demo.line_with("Ctrl-C");
-    // Trades flow into the API while it runs.
+    // Trades flow into the API while it runs, from every simulated
+    // exchange, each over its own protocol.
     let deadline = Instant::now() + Duration::from_secs(20);
-    let book = loop {
-        // 404 until the product's first frame is stored.
-        let (_, stats) = http(&api, "/api/v1/stats?exchange=coinbase&symbol=BTC-USD");
-        if stats.contains(r#""book_state":"live""#) && stats.contains(r#""last_price":""#) {
-            break http_get(&api, "/api/v1/book?exchange=coinbase&symbol=BTC-USD&depth=5");
+    for (exchange, symbol) in [("coinbase", "BTC-USD"), ("binance", "BTC-USDT"), ("kucoin", "BTC-USDT")] {
+        let book = loop {
+            // 404 until the product's first frame is stored.
+            let (_, stats) = http(&api, &format!("/api/v1/stats?exchange={exchange}&symbol={symbol}"));
+            if stats.contains(r#""book_state":"live""#) && stats.contains(r#""last_price":""#) {
+                break http_get(&api, &format!("/api/v1/book?exchange={exchange}&symbol={symbol}&depth=5"));
+            }
+            assert!(Instant::now() < deadline, "no live {exchange} book: {stats}");
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        assert!(book.contains(r#""state":"live""#), "{book}");
+    }
+    loop {
+        let (status, latest) = http(&api, "/api/v1/candles/latest?exchange=coinbase-advanced&symbol=BTC-USD&interval=1m");
+        if status == 200 && latest.contains(r#""trades":"#) {
+            break;
         }
-        assert!(Instant::now() < deadline, "no live book: {stats}");
+        assert!(Instant::now() < deadline, "no polled candle: {latest}");
         std::thread::sleep(Duration::from_millis(100));
-    };
-    assert!(book.contains(r#""state":"live""#), "{book}");
+    }
     // SIGTERM (what a service manager sends) here; the other tests send SIGINT.
     let (status, took) = demo.signal("-TERM");
     assert!(status.success(), "demo exits 0 on SIGTERM: {status}");
@@ -356,7 +367,7 @@ fn demo_serves_live_data_and_stops_cleanly_on_sigterm() {
     // Everything was flushed: the store has candles and the archive a complete segment.
     assert!(!candles(dir.path()).is_empty());
     let archive = segments(&dir.path().join("archive"));
-    assert_eq!(archive.len(), 1, "{archive:?}");
+    assert_eq!(archive.len(), 4, "one segment per exchange: {archive:?}");
     let summary = run(bin().arg("replay").args(&archive).arg("--data-dir").arg(dir.path().join("replayed")));
     assert!(!summary.contains("read error"), "{summary}");
 }
