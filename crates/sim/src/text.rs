@@ -7,6 +7,22 @@
 
 use std::{borrow::Cow, fmt::Write as _};
 
+/// Appends a price in `spec`'s ticks as a quoted exact decimal
+/// (`"67000.41"`).
+pub(crate) fn push_price(out: &mut String, spec: &crate::products::ProductSpec, ticks: u64) {
+    out.push('"');
+    push_fixed(out, ticks, spec.price_scale);
+    out.push('"');
+}
+
+/// Appends a size in units of 1e-8 as a quoted exact decimal
+/// (`"0.00341207"`).
+pub(crate) fn push_size(out: &mut String, units: impl Into<u128>) {
+    out.push('"');
+    push_fixed(out, units, crate::products::SIZE_SCALE);
+    out.push('"');
+}
+
 /// Appends `units × 10^-scale` as a plain decimal with exactly `scale`
 /// fraction digits (`push_fixed(s, 12345, 2)` gives `123.45`).
 pub(crate) fn push_fixed(out: &mut String, units: impl Into<u128>, scale: u32) {

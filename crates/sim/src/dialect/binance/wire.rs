@@ -11,8 +11,8 @@ use std::fmt::Write as _;
 
 use crate::{
     market::{Change, Side, Stats, Top, TradeRec},
-    products::{ProductSpec, SIZE_SCALE},
-    text::{millis, push_fixed, push_json_string},
+    products::ProductSpec,
+    text::{millis, push_fixed, push_json_string, push_size},
 };
 
 /// Binance prints prices and quantities with 8 fraction digits.
@@ -24,13 +24,6 @@ fn push_price(out: &mut String, spec: &ProductSpec, ticks: u64) {
     // Ticks to units of 1e-8: exact, the tick is at least 1e-8.
     let scale = spec.price_scale.min(DECIMALS);
     push_fixed(out, u128::from(ticks) * 10u128.pow(DECIMALS - scale), DECIMALS);
-    out.push('"');
-}
-
-/// Appends a quantity (size units are already 1e-8).
-fn push_qty(out: &mut String, units: impl Into<u128>) {
-    out.push('"');
-    push_fixed(out, units, SIZE_SCALE);
     out.push('"');
 }
 
@@ -60,7 +53,7 @@ pub(crate) fn agg_trade(spec: &ProductSpec, t: &TradeRec, event_ms: u64) -> Stri
     let _ = write!(s, r#"{{"e":"aggTrade","E":{event_ms},"s":"{}","a":{},"p":"#, spec.id, t.id);
     push_price(&mut s, spec, t.price);
     s.push_str(r#","q":"#);
-    push_qty(&mut s, t.size);
+    push_size(&mut s, t.size);
     let _ = write!(s, r#","f":{id},"l":{id},"T":{},"m":{},"M":true}}"#, millis(t.time_ns), t.maker == Side::Buy, id = t.id);
     s
 }
@@ -76,7 +69,7 @@ pub(crate) fn agg_trades(spec: &ProductSpec, trades: &[TradeRec]) -> String {
         let _ = write!(s, r#"{{"a":{},"p":"#, t.id);
         push_price(&mut s, spec, t.price);
         s.push_str(r#","q":"#);
-        push_qty(&mut s, t.size);
+        push_size(&mut s, t.size);
         let _ = write!(s, r#","f":{id},"l":{id},"T":{},"m":{},"M":true}}"#, millis(t.time_ns), t.maker == Side::Buy, id = t.id);
     }
     s.push(']');
@@ -90,7 +83,7 @@ fn push_levels<'a>(s: &mut String, spec: &ProductSpec, levels: impl Iterator<Ite
         s.push_str(if i == 0 { "[" } else { ",[" });
         push_price(s, spec, price);
         s.push(',');
-        push_qty(s, size);
+        push_size(s, size);
         s.push(']');
     }
     s.push(']');
@@ -128,11 +121,11 @@ pub(crate) fn book_ticker(spec: &ProductSpec, top: &Top, update_id: u64) -> Stri
     let _ = write!(s, r#"{{"u":{update_id},"s":"{}","b":"#, spec.id);
     push_price(&mut s, spec, top.bid.0);
     s.push_str(r#","B":"#);
-    push_qty(&mut s, top.bid.1);
+    push_size(&mut s, top.bid.1);
     s.push_str(r#","a":"#);
     push_price(&mut s, spec, top.ask.0);
     s.push_str(r#","A":"#);
-    push_qty(&mut s, top.ask.1);
+    push_size(&mut s, top.ask.1);
     s.push('}');
     s
 }
@@ -151,7 +144,7 @@ pub(crate) fn mini_tickers<'a>(items: impl Iterator<Item = (&'a ProductSpec, &'a
             push_price(&mut s, spec, ticks);
         }
         s.push_str(r#","v":"#);
-        push_qty(&mut s, st.volume);
+        push_size(&mut s, st.volume);
         // Ticks × units has price_scale + 8 decimals; Binance shows 8.
         s.push_str(r#","q":""#);
         let quote = st.quote_volume / 10u128.pow(spec.price_scale);

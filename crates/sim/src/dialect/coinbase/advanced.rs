@@ -33,7 +33,7 @@ use crate::{
     hub::{Counters, Hub},
     market::TradeRec,
     products::{ProductSpec, SIZE_SCALE},
-    text::{push_fixed, push_json_string},
+    text::{push_fixed, push_json_string, push_price},
 };
 
 use super::wire::push_time;
@@ -67,12 +67,6 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
 
 fn not_found(id: &str) -> Response {
     error(StatusCode::NOT_FOUND, "NOT_FOUND", &format!("ProductID {id} could not be found"))
-}
-
-fn push_price(out: &mut String, spec: &ProductSpec, ticks: u64) {
-    out.push('"');
-    push_fixed(out, ticks, spec.price_scale);
-    out.push('"');
 }
 
 /// A product object, with the fields Advanced Trade lists for a spot

@@ -12,8 +12,8 @@ use std::fmt::Write as _;
 pub(crate) use crate::text::push_json_string;
 use crate::{
     market::{Change, TickerRec, TradeRec},
-    products::{ProductSpec, SIZE_SCALE},
-    text::push_fixed,
+    products::ProductSpec,
+    text::{push_fixed, push_price, push_size},
 };
 
 /// Appends a Unix-nanosecond time as RFC 3339 UTC with microseconds and
@@ -21,18 +21,6 @@ use crate::{
 pub(crate) fn push_time(out: &mut String, ns: i64) {
     let t = marketpipe_model::Timestamp(ns).utc_parts();
     let _ = write!(out, "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z", t.year, t.month, t.day, t.hour, t.minute, t.second, t.nanos / 1_000);
-}
-
-fn push_price(out: &mut String, spec: &ProductSpec, ticks: u64) {
-    out.push('"');
-    push_fixed(out, ticks, spec.price_scale);
-    out.push('"');
-}
-
-fn push_size(out: &mut String, units: impl Into<u128>) {
-    out.push('"');
-    push_fixed(out, units, SIZE_SCALE);
-    out.push('"');
 }
 
 /// A deterministic UUID-shaped order id for one side of a trade (the

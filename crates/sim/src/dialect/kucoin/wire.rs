@@ -13,8 +13,8 @@ use std::fmt::Write as _;
 
 use crate::{
     market::{Change, Side, TickerRec, TradeRec},
-    products::{ProductSpec, SIZE_SCALE},
-    text::{millis, mix, push_fixed, push_json_string},
+    products::ProductSpec,
+    text::{millis, mix, push_fixed, push_json_string, push_price, push_size},
 };
 
 /// KuCoin's success code.
@@ -28,18 +28,6 @@ const TRADE_ID_BASE: u64 = 10_000_000_000_000_000;
 /// The `tradeId` of simulated trade `id`.
 pub(crate) fn trade_id(id: u64) -> String {
     (TRADE_ID_BASE + id).to_string()
-}
-
-fn push_price(out: &mut String, spec: &ProductSpec, ticks: u64) {
-    out.push('"');
-    push_fixed(out, ticks, spec.price_scale);
-    out.push('"');
-}
-
-fn push_size(out: &mut String, units: impl Into<u128>) {
-    out.push('"');
-    push_fixed(out, units, SIZE_SCALE);
-    out.push('"');
 }
 
 /// A 24-hex-digit order id derived from a trade (KuCoin's object-id shape).
