@@ -256,6 +256,10 @@ pub struct PipelineArgs {
     /// Do not write the raw archive (by default everything received is kept under DIR/archive).
     #[arg(long, env = "MARKETPIPE_NO_ARCHIVE")]
     pub no_archive: bool,
+    /// Where decoded events go: `memory://` (engine and store in this process) or
+    /// `kafka://HOST:PORT` (publish for `marketpipe process`; needs the `kafka` build feature).
+    #[arg(long, env = "MARKETPIPE_BUS", default_value = "memory://", value_name = "URL")]
+    pub bus: marketpipe_bus::BusUrl,
 }
 
 /// `marketpipe run`.

@@ -38,5 +38,6 @@ fn live_settings(args: &PipelineArgs, file: &FileConfig, feeds: Vec<FeedSettings
         engine: file.engine(&args.engine)?,
         archive: archive_enabled.then_some(archive),
         feeds,
+        bus: args.bus.clone(),
     })
 }

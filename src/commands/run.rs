@@ -75,6 +75,7 @@ mod tests {
                     book_depth: None,
                 },
                 no_archive: false,
+                bus: marketpipe_bus::BusUrl::Memory,
             },
             exchange: exchange.map(str::to_owned),
             products: products.map(|p| p.iter().map(|s| (*s).to_owned()).collect()),

@@ -9,6 +9,9 @@
 //! by [`SHUTDOWN_BUDGET`] so the process exits well within 5 s even if an
 //! exchange connection hangs.
 
+#[cfg(feature = "kafka")]
+mod bus_output;
+mod output;
 mod pipeline;
 pub mod telemetry;
 
@@ -77,6 +80,9 @@ pub struct LiveSettings {
     pub archive: Option<ArchiveConfig>,
     /// The exchanges.
     pub feeds: Vec<FeedSettings>,
+    /// Where decoded events go: `memory://` (the engine and the store in
+    /// this process) or a Kafka broker (`ingest`: for `process` to pick up).
+    pub bus: marketpipe_bus::BusUrl,
 }
 
 /// The session protocol of an exchange, or why there is none.
@@ -121,16 +127,24 @@ pub async fn run(settings: LiveSettings, shutdown: impl Future<Output = ()>, on_
     marketpipe_live::install_crypto_provider();
     let metrics = telemetry::install()?;
     std::fs::create_dir_all(&settings.data_dir).with_context(|| format!("cannot create data directory {}", settings.data_dir.display()))?;
-    let store =
-        SqliteStore::open(&settings.data_dir).with_context(|| format!("cannot open the store in {}", settings.data_dir.display()))?;
-    let engine = Engine::new(settings.engine.clone()).context("invalid engine settings")?;
     let archive = settings.archive.map(|config| ArchiveWriter::new(settings.data_dir.join("archive"), config));
 
     // The API first: a port in use should fail before any connection is made.
     let listener = tokio::net::TcpListener::bind(settings.listen).await.with_context(|| format!("cannot listen on {}", settings.listen))?;
     let addr = listener.local_addr()?;
-    let app = router(Arc::new(store.clone()), ApiConfig::default())
-        .merge(Router::new().route("/metrics", get(move || std::future::ready(metrics.render()))));
+    let metrics_route = Router::new().route("/metrics", get(move || std::future::ready(metrics.render())));
+    let (app, output) = match &settings.bus {
+        marketpipe_bus::BusUrl::Memory => {
+            let store = SqliteStore::open(&settings.data_dir)
+                .with_context(|| format!("cannot open the store in {}", settings.data_dir.display()))?;
+            let engine = Engine::new(settings.engine.clone()).context("invalid engine settings")?;
+            let app = router(Arc::new(store.clone()), ApiConfig::default()).merge(metrics_route);
+            (app, output::Output::Local(Box::new(output::LocalOutput::new(engine, store))))
+        }
+        // Ingest only: the engine and the store are `process`'s; this
+        // process serves its metrics.
+        marketpipe_bus::BusUrl::Kafka { brokers } => (metrics_route, bus_output(brokers).await?),
+    };
     let (api_stop, api_stopped) = oneshot::channel::<()>();
     let api = tokio::spawn(marketpipe_api::serve(listener, app, async {
         let _ = api_stopped.await;
@@ -138,7 +152,7 @@ pub async fn run(settings: LiveSettings, shutdown: impl Future<Output = ()>, on_
 
     let (records_tx, records_rx) = mpsc::channel(RECORD_CHANNEL);
     let (stop, stopping) = watch::channel(false);
-    let mut pipeline = pipeline::Pipeline::new(engine, store, archive);
+    let mut pipeline = pipeline::Pipeline::new(output, archive);
     let mut running = Vec::new();
     for feed in &settings.feeds {
         if feed.exchange == Exchange::CoinbaseAdvanced {
@@ -227,6 +241,21 @@ pub async fn run(settings: LiveSettings, shutdown: impl Future<Output = ()>, on_
     }
     tracing::info!(elapsed = ?started.elapsed(), "stopped");
     Ok(())
+}
+
+/// The `ingest` output: topics created, the producer started.
+#[cfg(feature = "kafka")]
+async fn bus_output(brokers: &str) -> Result<output::Output> {
+    let settings = marketpipe_bus::kafka::KafkaSettings::new(brokers);
+    let bus = bus_output::BusOutput::start(&settings).await.with_context(|| format!("cannot start publishing to kafka://{brokers}"))?;
+    Ok(output::Output::Bus(bus))
+}
+
+/// Without Kafka support compiled in, says which feature to build.
+#[cfg(not(feature = "kafka"))]
+async fn bus_output(_brokers: &str) -> Result<output::Output> {
+    marketpipe_bus::kafka_supported()?;
+    unreachable!("kafka_supported fails without the feature")
 }
 
 /// Fetches the exchange's product list and hands the response to the

@@ -10,14 +10,12 @@
 use std::time::{Duration, Instant};
 
 use marketpipe_capture::ArchiveWriter;
-use marketpipe_engine::{Engine, EngineOutput};
-use marketpipe_live::{now, Gap, GapDetector, LiveBody, LiveRecord, RestRequest, Resyncer};
-use marketpipe_model::{Exchange, InstrumentKey, MarketEvent, Timestamp};
-use marketpipe_store::{sqlite::SqliteStore, MarketWriter, WriteBatch};
+use marketpipe_live::{Gap, GapDetector, LiveBody, LiveRecord, RestRequest, Resyncer};
+use marketpipe_model::{Exchange, InstrumentKey, MarketEvent};
 use rustc_hash::FxHashMap;
 use tokio::sync::mpsc;
 
-use super::telemetry;
+use super::{output::Output, telemetry};
 use crate::ingest::Ingest;
 
 /// Longest time between two store writes: with it, a trade shows in
@@ -33,10 +31,6 @@ const ARCHIVE_FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// for again (the request failed, or the snapshot was too old to join the
 /// stream): a few round trips, and well within the exchange's budget.
 const SNAPSHOT_RETRY: Duration = Duration::from_secs(3);
-
-/// Receive times kept for the latency histogram between two writes; beyond
-/// it (a store outage) the oldest are not measured rather than held.
-const MAX_PENDING_LATENCIES: usize = 100_000;
 
 /// How the pipeline serves one exchange.
 #[derive(Debug, Clone, Copy)]
@@ -87,41 +81,31 @@ impl FeedLink {
 /// Everything the consumer task owns.
 pub struct Pipeline {
     ingest: Ingest,
-    engine: Engine,
-    store: SqliteStore,
+    output: Output,
     archive: Option<ArchiveWriter>,
     /// Each connected exchange's gap detector, backfiller and resync handle.
     feeds: FxHashMap<Exchange, FeedLink>,
-    output: EngineOutput,
-    /// Rows not yet written: a failed write is retried with the next one,
-    /// so a store hiccup loses nothing.
-    batch: WriteBatch,
-    /// Receive times of trade-carrying records not yet written.
-    pending_latency: Vec<Timestamp>,
+    /// Books found inconsistent at the last flush (scratch).
+    resyncs: Vec<InstrumentKey>,
     /// Gaps found in the record being handled, by instrument (scratch).
     found_gaps: Vec<(InstrumentKey, Gap)>,
     /// Products awaiting a snapshot (scratch).
     awaiting: Vec<String>,
-    candles_written: u64,
     backfilled_trades: u64,
     last_archive_flush: Instant,
 }
 
 impl Pipeline {
-    /// A pipeline writing to `store` and, if given, the archive.
-    pub fn new(engine: Engine, store: SqliteStore, archive: Option<ArchiveWriter>) -> Self {
+    /// A pipeline handing events to `output` and records, if given, to the archive.
+    pub fn new(output: Output, archive: Option<ArchiveWriter>) -> Self {
         Pipeline {
             ingest: Ingest::new(),
-            engine,
-            store,
+            output,
             archive,
             feeds: FxHashMap::default(),
-            output: EngineOutput::default(),
-            batch: WriteBatch::default(),
-            pending_latency: Vec::new(),
+            resyncs: Vec::new(),
             found_gaps: Vec::new(),
             awaiting: Vec::new(),
-            candles_written: 0,
             backfilled_trades: 0,
             last_archive_flush: Instant::now(),
         }
@@ -159,16 +143,15 @@ impl Pipeline {
         }
         // Windows still open are stored as they stand (final: false).
         self.flush().await;
-        if !self.batch.is_empty() {
-            tracing::error!(rows = self.batch_rows(), "the store refused the last write; those rows are lost, the archive still has them");
-        }
+        let candles_written = self.output.candles_written();
+        self.output.finish().await;
         if let Some(archive) = self.archive.take() {
             if let Err(e) = archive.close() {
                 telemetry::archive_error();
                 tracing::error!(error = %e, "closing the archive failed");
             }
         }
-        tracing::info!(records = self.ingest.counters().records, candles_written = self.candles_written, "pipeline drained");
+        tracing::info!(records = self.ingest.counters().records, candles_written, "pipeline drained");
     }
 
     fn handle(&mut self, record: &LiveRecord) {
@@ -180,13 +163,10 @@ impl Pipeline {
         }
         let from_ws = matches!(record.body, LiveBody::Ws { .. });
         let from_rest = matches!(record.body, LiveBody::Rest { .. });
-        let new_before = self.new_trades();
-        let mut carried_trade = false;
         let mut feed = self.feeds.get_mut(&record.exchange);
         let found = &mut self.found_gaps;
         let mut observe = |event: &MarketEvent| {
             let MarketEvent::Trade(trade) = event else { return };
-            carried_trade = true;
             let (Some(feed), Some(id)) = (feed.as_deref_mut(), trade.id.as_u64()) else { return };
             if !from_ws {
                 return;
@@ -202,7 +182,7 @@ impl Pipeline {
             };
             found.push((trade.instrument.clone(), gap));
         };
-        self.ingest.live(record, &mut self.engine, &mut observe);
+        let new_trades = self.output.handle(&mut self.ingest, record, &mut observe);
         for (key, mut gap) in self.found_gaps.drain(..) {
             if let Some(native) = self.ingest.native_id(&key) {
                 gap.product = native;
@@ -212,49 +192,16 @@ impl Pipeline {
                 feed.request(record.exchange, gap.into());
             }
         }
-        if carried_trade && self.pending_latency.len() < MAX_PENDING_LATENCIES {
-            self.pending_latency.push(record.recv);
-        }
         if from_rest {
-            self.backfilled_trades += self.new_trades() - new_before;
+            self.backfilled_trades += new_trades;
         }
     }
 
-    /// Trades the engine counted once (duplicates excluded).
-    fn new_trades(&self) -> u64 {
-        let c = self.engine.counters();
-        c.trades - c.duplicate_trades
-    }
-
-    /// Moves the engine's changes into the store.
+    /// Moves the engine's changes into the store (or publishes them), asks
+    /// for the snapshots books need, flushes the archive now and then.
     async fn flush(&mut self) {
-        // The wall clock closes windows of quiet products.
-        self.engine.advance_clock(now());
-        self.engine.drain(&mut self.output);
+        self.output.flush(&mut self.resyncs).await;
         self.request_snapshots();
-        let (out, batch) = (&mut self.output, &mut self.batch);
-        batch.products.append(&mut out.products);
-        batch.candles.append(&mut out.candles);
-        batch.books.append(&mut out.books);
-        batch.stats.append(&mut out.stats);
-        batch.tickers.append(&mut out.tickers);
-        out.clear();
-        if !self.batch.is_empty() {
-            match self.store.write(&self.batch).await {
-                Ok(()) => {
-                    self.candles_written += self.batch.candles.len() as u64;
-                    self.batch.clear();
-                    let written = now();
-                    for recv in self.pending_latency.drain(..) {
-                        telemetry::receive_to_candle(Duration::from_nanos(u64::try_from(written.0 - recv.0).unwrap_or(0)));
-                    }
-                }
-                Err(e) => {
-                    telemetry::store_error();
-                    tracing::warn!(error = %e, rows = self.batch_rows(), "store write failed; retrying with the next flush");
-                }
-            }
-        }
         if self.last_archive_flush.elapsed() >= ARCHIVE_FLUSH_EVERY {
             self.last_archive_flush = Instant::now();
             if let Some(archive) = &mut self.archive {
@@ -267,15 +214,15 @@ impl Pipeline {
         let archive_bytes = self.archive.as_ref().map_or(0, ArchiveWriter::bytes_written);
         telemetry::export(
             self.ingest.counters(),
-            self.engine.counters(),
-            telemetry::Totals { candles_written: self.candles_written, backfilled_trades: self.backfilled_trades, archive_bytes },
+            &self.output.engine_counters(),
+            telemetry::Totals { candles_written: self.output.candles_written(), backfilled_trades: self.backfilled_trades, archive_bytes },
         );
     }
 
     /// Asks for the snapshots books need: those the engine found
     /// inconsistent, and those their decoder waits for.
     fn request_snapshots(&mut self) {
-        for key in self.output.resync_requests.drain(..) {
+        for key in self.resyncs.drain(..) {
             let native = self.ingest.native_id(&key);
             let Some(feed) = self.feeds.get_mut(&key.exchange) else { continue };
             let Some(native) = native else {
@@ -303,10 +250,5 @@ impl Pipeline {
                 feed.request_snapshot(*exchange, product);
             }
         }
-    }
-
-    fn batch_rows(&self) -> usize {
-        let b = &self.batch;
-        b.products.len() + b.candles.len() + b.books.len() + b.stats.len() + b.tickers.len()
     }
 }
