@@ -152,8 +152,6 @@ const TABLES: [Table; 6] = [
     },
 ];
 
-const CANDLES: usize = 1;
-
 impl Table {
     fn staging(&self) -> String {
         format!("stage_{}", self.name)
@@ -554,7 +552,7 @@ mod tests {
 
     #[test]
     fn upserts_read_as_intended() {
-        let sql = TABLES[CANDLES].upsert();
+        let sql = TABLES.iter().find(|t| t.name == "candles").expect("candles").upsert();
         assert!(sql.starts_with("INSERT INTO candles (exchange, symbol, \"interval\", start_ns, open,"), "{sql}");
         assert!(sql.contains("SELECT DISTINCT ON (exchange, symbol, \"interval\", start_ns)"), "{sql}");
         assert!(sql.contains("ORDER BY exchange, symbol, \"interval\", start_ns, revision DESC, final DESC, ord DESC"), "{sql}");
