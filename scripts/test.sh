@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # marketpipe's whole test suite: formatting, lints, unit/property/golden tests and the
-# end-to-end tests (replay -> SQLite -> HTTP API, checked by an independent Python model).
+# end-to-end tests (replay -> SQLite -> HTTP API, checked by an independent Python model),
+# and the PostgreSQL store's tests against a real server that this script starts.
 # The README's test command and .ci/run both call this. Safe to run again and again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +25,18 @@ cargo fmt --all -- --check
 
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "test services"
+# The PostgreSQL store's tests need a real server: a throwaway cluster, started here and
+# stopped on exit if this run started it (one already running is left running).
+if scripts/services/postgres.sh status >/dev/null 2>&1; then
+  MARKETPIPE_TEST_POSTGRES_URL="$(scripts/services/postgres.sh url)"
+else
+  trap 'scripts/services/postgres.sh stop' EXIT
+  MARKETPIPE_TEST_POSTGRES_URL="$(scripts/services/postgres.sh start)"
+fi
+export MARKETPIPE_TEST_POSTGRES_URL
+echo "postgres: $MARKETPIPE_TEST_POSTGRES_URL"
 
 step "cargo test"
 cargo test --workspace --locked

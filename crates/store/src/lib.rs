@@ -10,6 +10,11 @@
 //! replay, a retry after a crash) leaves the same tables. Candles keep the
 //! highest revision: a write never replaces a candle with an older state of
 //! itself.
+//!
+//! [`PositionStore`] is the store side of exactly-once processing: a
+//! consumer of the log writes its results and its position in the log (plus
+//! an opaque checkpoint of its state) in one transaction, and resumes from
+//! the stored position after a crash or a rebalance.
 
 pub mod sqlite;
 pub mod testsuite;
@@ -100,6 +105,53 @@ impl StoreError {
 pub trait MarketWriter: Send + Sync {
     /// Writes a batch in one transaction: all of it or none of it.
     async fn write(&self, batch: &WriteBatch) -> Result<(), StoreError>;
+}
+
+/// A consumer's progress in one partition of the log, stored in the same
+/// transaction as the results it produced.
+///
+/// `next_offset` is the offset of the first message *not* yet reflected in
+/// the store (Kafka's convention for committed offsets), and `checkpoint`,
+/// when present, is the consumer's own serialization of its state at exactly
+/// that point (open candle windows, books, dedup sets), so that a consumer
+/// taking over the partition can rebuild its state without replaying from
+/// the beginning. The store never looks inside it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogPosition {
+    /// The consumer group.
+    pub group: String,
+    /// The topic.
+    pub topic: String,
+    /// The partition of the topic.
+    pub partition: i32,
+    /// The next offset to consume.
+    pub next_offset: i64,
+    /// The consumer's state at `next_offset`, opaque to the store.
+    pub checkpoint: Option<Vec<u8>>,
+}
+
+/// Where consumers keep their positions, atomically with their results.
+///
+/// Rules every implementation follows (the shared suite checks them):
+/// - [`PositionStore::write_at`] writes the batch and the positions in one
+///   transaction: after a failure neither is stored.
+/// - A position only changes through `write_at`, and only the partitions it
+///   names change; groups and topics are independent.
+/// - A position never moves backwards: a write with a lower `next_offset`
+///   than the stored one leaves the stored position and checkpoint as they
+///   are (its batch is still written; every write is an idempotent upsert).
+///   This keeps a stale consumer (one that lost its partition in a rebalance
+///   but has not noticed yet) from rewinding the new owner. To reprocess
+///   from an earlier offset, delete the group's positions.
+/// - At an equal offset the later write wins, checkpoint included; a
+///   position written without a checkpoint clears the stored one, since a
+///   checkpoint is only meaningful at the offset it was written with.
+#[async_trait]
+pub trait PositionStore: Send + Sync {
+    /// Writes `batch` and `positions` in one transaction.
+    async fn write_at(&self, batch: &WriteBatch, positions: &[LogPosition]) -> Result<(), StoreError>;
+    /// The stored positions of `group` on `topic`, by partition.
+    async fn positions(&self, group: &str, topic: &str) -> Result<Vec<LogPosition>, StoreError>;
 }
 
 /// The read side of a store.

@@ -12,6 +12,10 @@
 //! code. Decimals are compared by their exact rendering (`Decimal`'s `==`
 //! ignores scale, so `60000.1 == 60000.10`), via [`assert_exact`].
 //!
+//! Stores that keep consumer positions ([`PositionStore`]) also run
+//! [`run_positions`], and [`positions_commit_with_results`] on a rigged
+//! store.
+//!
 //! Ordering contract the checks pin down: products (and anything else
 //! listed "by exchange then symbol") sort by the exchange's name string and
 //! then the symbol, both in byte order (PostgreSQL needs `COLLATE "C"`).
@@ -22,9 +26,11 @@ use marketpipe_model::{
     BookState, BookStats, BookTop, Candle, Decimal, Exchange, InstrumentKey, Interval, Level, Product, Symbol, Ticker, Timestamp, TradeId,
 };
 
-use crate::{CandleQuery, MarketReader, MarketWriter, WriteBatch};
+use crate::{CandleQuery, MarketReader, MarketWriter, PositionStore, WriteBatch};
 
-/// The symbol of the item [`batch_is_atomic`] expects the backend to reject.
+/// The symbol of the item [`batch_is_atomic`] expects the backend to reject;
+/// [`positions_commit_with_results`] also expects positions of the consumer
+/// group of this name to be rejected.
 pub const POISON_SYMBOL: &str = "POISON-TEST";
 
 /// 2026-01-01T00:00:00Z, the suite's epoch.
@@ -65,6 +71,29 @@ where
         stats_round_trip,
     );
 }
+
+/// Runs every position check except [`positions_commit_with_results`], each
+/// on a fresh store from `make`.
+pub async fn run_positions<S, F, Fut>(mut make: F)
+where
+    S: PositionStore + MarketWriter + MarketReader,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = S>,
+{
+    macro_rules! run {
+        ($($check:ident),* $(,)?) => {$(
+            eprintln!("store suite: {}", stringify!($check));
+            $check(&make().await).await;
+        )*};
+    }
+    run!(positions_round_trip, positions_only_move_as_written, positions_are_isolated_by_group_and_topic);
+}
+
+mod positions;
+pub use positions::{
+    position, positions_are_isolated_by_group_and_topic, positions_commit_with_results, positions_only_move_as_written,
+    positions_round_trip,
+};
 
 // ---------------------------------------------------------------- fixtures
 

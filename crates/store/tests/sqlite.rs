@@ -14,7 +14,7 @@ use marketpipe_model::{Candle, Exchange, InstrumentKey, Interval, Product, Ticke
 use marketpipe_store::{
     sqlite::{SqliteOptions, SqliteStore, DB_FILE_NAME, SCHEMA_VERSION},
     testsuite::{self, key, sample_book, sample_candle, sample_stats, sample_ticker},
-    CandleQuery, MarketReader, MarketWriter, StoreError, WriteBatch,
+    CandleQuery, MarketReader, MarketWriter, PositionStore, StoreError, WriteBatch,
 };
 use rusqlite::Connection;
 use tempfile::TempDir;
@@ -88,6 +88,68 @@ async fn run_all_passes() {
     })
     .await;
     assert!(next.load(Ordering::Relaxed) >= 15, "run_all ran only {} checks", next.load(Ordering::Relaxed));
+}
+
+macro_rules! position_suite {
+    ($($check:ident),* $(,)?) => {$(
+        #[tokio::test]
+        async fn $check() {
+            let (_dir, store) = fresh();
+            testsuite::$check(&store).await;
+        }
+    )*};
+}
+
+position_suite!(positions_round_trip, positions_only_move_as_written, positions_are_isolated_by_group_and_topic);
+
+/// `run_positions` as another backend would call it.
+#[tokio::test]
+async fn run_positions_passes() {
+    let root = tempfile::tempdir().expect("temp dir");
+    let next = AtomicUsize::new(0);
+    testsuite::run_positions(|| {
+        let dir = root.path().join(next.fetch_add(1, Ordering::Relaxed).to_string());
+        async move { SqliteStore::open(&dir).expect("open") }
+    })
+    .await;
+    assert_eq!(next.load(Ordering::Relaxed), 3, "run_positions ran {} checks", next.load(Ordering::Relaxed));
+}
+
+/// Positions and results are one transaction: rigged to reject the poison
+/// symbol's candles and the poison group's positions.
+#[tokio::test]
+async fn positions_commit_with_results_when_rigged() {
+    let (dir, store) = fresh();
+    let poison = testsuite::POISON_SYMBOL;
+    raw(dir.path())
+        .execute_batch(&format!(
+            "CREATE TRIGGER poison_candles BEFORE INSERT ON candles WHEN NEW.symbol = '{poison}' \
+             BEGIN SELECT RAISE(ABORT, 'rigged failure'); END;
+             CREATE TRIGGER poison_positions BEFORE INSERT ON consumer_positions WHEN NEW.group_id = '{poison}' \
+             BEGIN SELECT RAISE(ABORT, 'rigged failure'); END;"
+        ))
+        .expect("install triggers");
+    testsuite::positions_commit_with_results(&store).await;
+}
+
+/// A version 1 database (before consumer positions) is upgraded in place,
+/// keeping its data.
+#[tokio::test]
+async fn version_1_database_is_migrated() {
+    let root = tempfile::tempdir().expect("temp dir");
+    {
+        let conn = Connection::open(root.path().join(DB_FILE_NAME)).expect("create");
+        conn.execute_batch(include_str!("fixtures/schema_v1.sql")).expect("v1 schema");
+        conn.execute_batch("INSERT INTO products VALUES ('binance', 'NKN-USDT', 'NKNUSDT', 'NKN', 'USDT'); PRAGMA user_version = 1;")
+            .expect("v1 data");
+    }
+    let store = SqliteStore::open_existing(root.path()).expect("open and migrate");
+    assert_eq!(store.products().await.expect("products").len(), 1, "data kept");
+    let positions = [testsuite::position("g", "t", 0, 1, None)];
+    store.write_at(&WriteBatch::default(), &positions).await.expect("positions after migration");
+    assert_eq!(store.positions("g", "t").await.expect("positions"), positions);
+    let version: i64 = raw(root.path()).pragma_query_value(None, "user_version", |r| r.get(0)).expect("version");
+    assert_eq!(version, SCHEMA_VERSION);
 }
 
 /// Rigs the store (as another process could) to reject any row of the
@@ -206,7 +268,7 @@ fn database_is_in_wal_mode_with_the_current_schema() {
     assert_eq!(version, SCHEMA_VERSION);
     let mut stmt = conn.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").expect("prepare");
     let tables: Vec<String> = stmt.query_map([], |r| r.get(0)).expect("query").collect::<Result<_, _>>().expect("rows");
-    assert_eq!(tables, ["books", "candles", "products", "stats", "tickers"]);
+    assert_eq!(tables, ["books", "candles", "consumer_positions", "products", "stats", "tickers"]);
 }
 
 #[tokio::test]

@@ -26,7 +26,7 @@ use marketpipe_model::{BookStats, BookTop, Candle, Exchange, InstrumentKey, Inte
 use rusqlite::{ffi::ErrorCode, Connection, OpenFlags};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::{CandleQuery, MarketReader, MarketWriter, StoreError, WriteBatch};
+use crate::{CandleQuery, LogPosition, MarketReader, MarketWriter, PositionStore, StoreError, WriteBatch};
 
 pub use schema::SCHEMA_VERSION;
 
@@ -139,13 +139,19 @@ impl SqliteStore {
     /// without an async runtime. [`MarketWriter::write`] runs this on the
     /// blocking pool.
     pub fn write_blocking(&self, batch: &WriteBatch) -> Result<(), StoreError> {
-        if batch.is_empty() {
+        self.write_at_blocking(batch, &[])
+    }
+
+    /// [`PositionStore::write_at`] on the calling thread: the batch and the
+    /// positions in one transaction.
+    pub fn write_at_blocking(&self, batch: &WriteBatch, positions: &[LogPosition]) -> Result<(), StoreError> {
+        if batch.is_empty() && positions.is_empty() {
             return Ok(());
         }
         // A panic while the lock was held cannot have left a transaction
         // open (dropping it rolls back), so the connection is still sound.
         let mut conn = self.inner.writer.lock().unwrap_or_else(PoisonError::into_inner);
-        write::write_batch(&mut conn, batch)
+        write::write_batch(&mut conn, batch, positions)
     }
 
     /// Runs `f` on a pooled read connection on the blocking pool. The wait
@@ -254,6 +260,23 @@ impl MarketWriter for SqliteStore {
         let store = self.clone();
         let batch = batch.clone();
         run_blocking(move || store.write_blocking(&batch)).await
+    }
+}
+
+#[async_trait]
+impl PositionStore for SqliteStore {
+    async fn write_at(&self, batch: &WriteBatch, positions: &[LogPosition]) -> Result<(), StoreError> {
+        if batch.is_empty() && positions.is_empty() {
+            return Ok(());
+        }
+        let store = self.clone();
+        let (batch, positions) = (batch.clone(), positions.to_vec());
+        run_blocking(move || store.write_at_blocking(&batch, &positions)).await
+    }
+
+    async fn positions(&self, group: &str, topic: &str) -> Result<Vec<LogPosition>, StoreError> {
+        let (group, topic) = (group.to_owned(), topic.to_owned());
+        self.read(move |conn| read::positions(conn, &group, &topic)).await
     }
 }
 

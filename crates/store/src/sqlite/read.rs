@@ -13,7 +13,7 @@ use marketpipe_model::{
 use rusqlite::{types::ValueRef, Connection, Row};
 
 use super::{backend, u64_from_sql};
-use crate::{CandleQuery, StoreError};
+use crate::{CandleQuery, LogPosition, StoreError};
 
 /// A candle query with both bounds inclusive (the caller turns the
 /// exclusive `end` into `end - 1`), in the given order of start. Either
@@ -61,6 +61,23 @@ macro_rules! select_tickers {
 
 const TICKERS_OF_EXCHANGE: &str = concat!(select_tickers!(), " WHERE exchange = ?1 ORDER BY symbol");
 const TICKER_BY_KEY: &str = concat!(select_tickers!(), " WHERE exchange = ?1 AND symbol = ?2");
+
+const POSITIONS: &str = "
+SELECT partition, next_offset, checkpoint FROM consumer_positions WHERE group_id = ?1 AND topic = ?2 ORDER BY partition";
+
+/// The positions of one group on one topic, by partition.
+pub(super) fn positions(conn: &Connection, group: &str, topic: &str) -> Result<Vec<LogPosition>, StoreError> {
+    collect(conn, POSITIONS, [group, topic], "consumer_positions", None, |f| {
+        let partition = f.int(0)?;
+        Ok(LogPosition {
+            group: group.to_owned(),
+            topic: topic.to_owned(),
+            partition: i32::try_from(partition).map_err(|_| f.corrupt(0, format_args!("partition {partition} is out of range")))?,
+            next_offset: f.int(1)?,
+            checkpoint: f.opt_blob(2)?,
+        })
+    })
+}
 
 /// Answers if the database answers.
 pub(super) fn health(conn: &Connection) -> Result<(), StoreError> {
@@ -317,6 +334,14 @@ impl<'a> Fields<'a, '_> {
             ValueRef::Integer(v) => Ok(Some(v)),
             ValueRef::Null => Ok(None),
             other => Err(self.corrupt(idx, format_args!("expected an integer, found {}", other.data_type()))),
+        }
+    }
+
+    fn opt_blob(&self, idx: usize) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.value(idx)? {
+            ValueRef::Blob(bytes) => Ok(Some(bytes.to_vec())),
+            ValueRef::Null => Ok(None),
+            other => Err(self.corrupt(idx, format_args!("expected a blob, found {}", other.data_type()))),
         }
     }
 

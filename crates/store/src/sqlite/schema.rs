@@ -18,7 +18,7 @@ use crate::StoreError;
 /// The schema version this build writes and understands, kept in
 /// `PRAGMA user_version`. A database with a newer version is refused rather
 /// than misread.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Version 1 of the schema.
 pub(super) const CREATE_V1: &str = "
@@ -105,6 +105,23 @@ CREATE TABLE tickers (
 ) WITHOUT ROWID, STRICT;
 ";
 
+/// Version 2: consumer positions in the log, written in the same
+/// transaction as the results they cover (see `PositionStore`).
+pub(super) const MIGRATE_V2: &str = "
+CREATE TABLE consumer_positions (
+    group_id    TEXT    NOT NULL,
+    topic       TEXT    NOT NULL,
+    partition   INTEGER NOT NULL,
+    next_offset INTEGER NOT NULL,
+    checkpoint  BLOB,
+    PRIMARY KEY (group_id, topic, partition)
+) WITHOUT ROWID, STRICT;
+";
+
+/// The migration that takes a database from version `n - 1` to `n` is
+/// `MIGRATIONS[n - 1]`.
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [CREATE_V1, MIGRATE_V2];
+
 /// Puts the writer connection in WAL mode with `synchronous=NORMAL`.
 ///
 /// WAL lets the read pool read while a batch is being written; NORMAL syncs
@@ -146,15 +163,20 @@ pub(super) fn ensure(conn: &mut Connection, path: &Path, create: bool) -> Result
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(open_err)?;
     let version = user_version(&tx)?;
     match version {
-        0 if create => {
-            tx.execute_batch(CREATE_V1).map_err(open_err)?;
+        0 if !create => Err(StoreError::Open(format!("{} is not a marketpipe database (it has no schema)", path.display()))),
+        SCHEMA_VERSION => Ok(()),
+        // A fresh database, or an older schema this build knows how to
+        // upgrade: every missing step in the one transaction, so a failure
+        // leaves the version it had.
+        v if (0..SCHEMA_VERSION).contains(&v) => {
+            for sql in &MIGRATIONS[v as usize..] {
+                tx.execute_batch(sql).map_err(open_err)?;
+            }
             tx.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(open_err)?;
             tx.commit().map_err(open_err)?;
-            tracing::info!(path = %path.display(), version = SCHEMA_VERSION, "created store schema");
+            tracing::info!(path = %path.display(), from = v, to = SCHEMA_VERSION, "migrated store schema");
             Ok(())
         }
-        0 => Err(StoreError::Open(format!("{} is not a marketpipe database (it has no schema)", path.display()))),
-        SCHEMA_VERSION => Ok(()),
         v if v > SCHEMA_VERSION => Err(StoreError::Open(format!(
             "{} has schema version {v}, newer than version {SCHEMA_VERSION} that this marketpipe understands; \
              use a newer marketpipe or another data directory",

@@ -8,7 +8,7 @@ use marketpipe_model::{BookStats, BookTop, Candle, Decimal, Level, Product, Tick
 use rusqlite::{CachedStatement, Connection, Transaction, TransactionBehavior};
 
 use super::{backend, u64_to_sql};
-use crate::{StoreError, WriteBatch};
+use crate::{LogPosition, StoreError, WriteBatch};
 
 const UPSERT_PRODUCT: &str = "
 INSERT INTO products (exchange, symbol, native_symbol, base, quote) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -49,9 +49,17 @@ INSERT OR REPLACE INTO tickers (
     open_24h, high_24h, low_24h, volume_24h
 ) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
 
-/// Writes the whole batch or, on any error, nothing: the transaction rolls
-/// back when it is dropped without a commit.
-pub(super) fn write_batch(conn: &mut Connection, batch: &WriteBatch) -> Result<(), StoreError> {
+/// A consumer position: never moves backwards (see `PositionStore`); at an
+/// equal offset the new checkpoint replaces the old one.
+const UPSERT_POSITION: &str = "
+INSERT INTO consumer_positions (group_id, topic, partition, next_offset, checkpoint) VALUES (?1, ?2, ?3, ?4, ?5)
+ON CONFLICT (group_id, topic, partition) DO UPDATE SET
+    next_offset = excluded.next_offset, checkpoint = excluded.checkpoint
+WHERE excluded.next_offset >= consumer_positions.next_offset";
+
+/// Writes the whole batch and the positions or, on any error, nothing: the
+/// transaction rolls back when it is dropped without a commit.
+pub(super) fn write_batch(conn: &mut Connection, batch: &WriteBatch, positions: &[LogPosition]) -> Result<(), StoreError> {
     // IMMEDIATE takes the write lock up front, so waiting for another
     // process's lock happens here, under the busy timeout, rather than
     // failing half way through.
@@ -64,6 +72,7 @@ pub(super) fn write_batch(conn: &mut Connection, batch: &WriteBatch) -> Result<(
     write_rows(&tx, REPLACE_BOOK, &batch.books, &mut text, book, |b| format!("book {}", b.instrument))?;
     write_rows(&tx, REPLACE_STATS, &batch.stats, &mut text, stats, |s| format!("stats {}", s.instrument))?;
     write_rows(&tx, REPLACE_TICKER, &batch.tickers, &mut text, ticker, |t| format!("ticker {}", t.instrument))?;
+    write_rows(&tx, UPSERT_POSITION, positions, &mut text, position, |p| format!("position {}/{}/{}", p.group, p.topic, p.partition))?;
     tx.commit().map_err(|e| backend("commit", e))
 }
 
@@ -163,6 +172,14 @@ fn ticker(b: &mut Binder<'_, '_, '_>, t: &Ticker) -> rusqlite::Result<()> {
     b.opt_dec(t.high_24h)?;
     b.opt_dec(t.low_24h)?;
     b.opt_dec(t.volume_24h)
+}
+
+fn position(b: &mut Binder<'_, '_, '_>, p: &LogPosition) -> rusqlite::Result<()> {
+    b.text(&p.group)?;
+    b.text(&p.topic)?;
+    b.int(i64::from(p.partition))?;
+    b.int(p.next_offset)?;
+    b.bind(p.checkpoint.as_deref())
 }
 
 /// A book side as a JSON array of `[price, size]` decimal strings, in the
