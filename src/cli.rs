@@ -55,6 +55,10 @@ pub enum Command {
     Demo(DemoArgs),
     /// Run the exchange simulator alone (Coinbase, Binance or KuCoin protocol over loopback).
     Sim(SimArgs),
+    /// Run the exchange connections and publish raw frames and normalized events to Kafka (needs the `kafka` feature).
+    Ingest(RunArgs),
+    /// Consume normalized events from Kafka as a member of a consumer group: engine -> store (needs the `kafka` feature).
+    Process(ProcessArgs),
 }
 
 /// Where the embedded store lives.
@@ -116,6 +120,9 @@ pub struct ReplayArgs {
 pub struct ServeArgs {
     #[command(flatten)]
     pub data: DataDirArgs,
+    /// The store to serve: `postgres://USER@HOST:PORT/DB`; by default the SQLite store in the data directory.
+    #[arg(long, env = "MARKETPIPE_STORE", value_name = "URL")]
+    pub store: Option<String>,
     /// Address to listen on (default `127.0.0.1:8080`).
     #[arg(long, env = "MARKETPIPE_LISTEN", value_name = "ADDR")]
     pub listen: Option<SocketAddr>,
@@ -137,6 +144,9 @@ pub enum OutputFormat {
 pub struct CandlesArgs {
     #[command(flatten)]
     pub data: DataDirArgs,
+    /// The store to read: `postgres://USER@HOST:PORT/DB[?schema=NAME]`; by default SQLite in the data directory.
+    #[arg(long, env = "MARKETPIPE_STORE", value_name = "URL")]
+    pub store: Option<String>,
     /// Exchange (`coinbase`, `binance`, `kucoin`, `coinbase-advanced`).
     #[arg(long)]
     pub exchange: String,
@@ -260,6 +270,12 @@ pub struct PipelineArgs {
     /// `kafka://HOST:PORT` (publish for `marketpipe process`; needs the `kafka` build feature).
     #[arg(long, env = "MARKETPIPE_BUS", default_value = "memory://", value_name = "URL")]
     pub bus: marketpipe_bus::BusUrl,
+    /// The store: `postgres://USER@HOST:PORT/DB[?schema=NAME]`; by default SQLite in the data directory.
+    #[arg(long, env = "MARKETPIPE_STORE", value_name = "URL")]
+    pub store: Option<String>,
+    /// Prepended to every Kafka topic name (e.g. `staging.`), for several deployments on one cluster.
+    #[arg(long, env = "MARKETPIPE_TOPIC_PREFIX", default_value = "", value_name = "PREFIX")]
+    pub topic_prefix: String,
 }
 
 /// `marketpipe run`.
@@ -282,6 +298,27 @@ pub struct RunArgs {
     /// Pages of recent trades fetched per product at start (0 disables; default 10).
     #[arg(long, env = "MARKETPIPE_WARM_START_PAGES", value_name = "N")]
     pub warm_start_pages: Option<u32>,
+}
+
+/// `marketpipe process`.
+#[derive(Debug, Args)]
+pub struct ProcessArgs {
+    #[command(flatten)]
+    pub data: DataDirArgs,
+    /// Where results go: `postgres://USER@HOST:PORT/DB`; by default the SQLite store in the data directory.
+    #[arg(long, env = "MARKETPIPE_STORE", value_name = "URL")]
+    pub store: Option<String>,
+    /// The broker: `kafka://HOST:PORT[,HOST:PORT...]`.
+    #[arg(long, env = "MARKETPIPE_BUS", value_name = "URL")]
+    pub bus: marketpipe_bus::BusUrl,
+    /// The consumer group; members of one group share the partitions.
+    #[arg(long, env = "MARKETPIPE_GROUP", default_value = "marketpipe-process", value_name = "NAME")]
+    pub group: String,
+    /// Prepended to every Kafka topic name (e.g. `staging.`), for several deployments on one cluster.
+    #[arg(long, env = "MARKETPIPE_TOPIC_PREFIX", default_value = "", value_name = "PREFIX")]
+    pub topic_prefix: String,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
 /// `marketpipe demo`.

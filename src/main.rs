@@ -9,7 +9,10 @@ mod commands;
 mod config;
 mod ingest;
 mod live;
+#[cfg(feature = "kafka")]
+mod process;
 mod replay;
+mod stores;
 mod telemetry;
 
 use std::process::ExitCode;
@@ -35,9 +38,11 @@ fn main() -> ExitCode {
         Command::Replay(args) => commands::replay(args, &file),
         Command::Serve(args) => commands::serve(args, &file),
         Command::Candles(args) => commands::candles(args, &file),
-        Command::Run(args) => commands::run(args, &file),
+        Command::Run(args) => commands::run(args, &file, false),
+        Command::Ingest(args) => commands::run(args, &file, true),
         Command::Demo(args) => commands::demo(args, &file),
         Command::Sim(args) => commands::sim(args),
+        Command::Process(args) => commands::process(args, &file),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -11,14 +11,11 @@
 mod support;
 
 use std::{
-    io::{BufRead, BufReader},
     path::{Path, PathBuf},
-    process::{Child, ExitStatus, Stdio},
-    sync::mpsc,
     time::{Duration, Instant},
 };
 
-use support::{bin, run};
+use support::{bin, last_word, run, word_after, Proc};
 
 /// Candle columns that must match exactly (`final` and `revision` depend on
 /// when the wall clock closed a window, so they are left out).
@@ -26,72 +23,6 @@ const CANDLE_VALUES: &str = "exchange, symbol, interval, start_ns, open, high, l
      trades, buy_trades, sell_trades, buy_volume, sell_volume, first_trade_id, last_trade_id";
 
 const INTERVALS: &str = "1s,1m,1h,1d";
-
-/// A child process whose stdout lines arrive on a channel; killed on drop.
-struct Proc {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Proc {
-    fn spawn(cmd: &mut std::process::Command) -> Proc {
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("process starts");
-        let stdout = child.stdout.take().expect("stdout piped");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Proc { child, lines }
-    }
-
-    /// The next stdout line containing `needle`.
-    fn line_with(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => continue,
-                Err(e) => panic!("no line with {needle:?} on stdout: {e}"),
-            }
-        }
-    }
-
-    /// Sends SIGINT and waits for the exit, returning it and how long it took.
-    fn interrupt(&mut self) -> (ExitStatus, Duration) {
-        self.signal("-INT")
-    }
-
-    /// Sends `signal` (`-INT`, `-TERM`) and waits for the exit.
-    fn signal(&mut self, signal: &str) -> (ExitStatus, Duration) {
-        let started = Instant::now();
-        run(std::process::Command::new("kill").args([signal, &self.child.id().to_string()]));
-        let deadline = started + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return (status, started.elapsed());
-            }
-            assert!(Instant::now() < deadline, "process ignored SIGINT");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The last word of a line (`... http://127.0.0.1:PORT` → the URL).
-fn last_word(line: &str) -> String {
-    line.split_whitespace().last().expect("a word").to_owned()
-}
 
 /// GET over plain HTTP/1.1, returning the body of a 200.
 fn http_get(base: &str, path: &str) -> String {
@@ -175,13 +106,6 @@ fn books(data_dir: &Path) -> Vec<Vec<String>> {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap()
-}
-
-/// The word after `key` in `line` (`... rest http://... ` → the URL).
-fn word_after(line: &str, key: &str) -> Option<String> {
-    let mut words = line.split_whitespace();
-    words.by_ref().find(|w| *w == key)?;
-    words.next().map(str::to_owned)
 }
 
 /// Runs `marketpipe sim --exchange EXCHANGE` with `sim_args` (faults) for a

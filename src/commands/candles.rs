@@ -4,7 +4,7 @@ use std::io::Write;
 
 use anyhow::{Context, Result};
 use marketpipe_model::{Candle, Exchange, InstrumentKey, Interval, Symbol, Timestamp};
-use marketpipe_store::{sqlite::SqliteStore, CandleQuery, MarketReader};
+use marketpipe_store::CandleQuery;
 
 use crate::{
     cli::{CandlesArgs, OutputFormat},
@@ -48,9 +48,9 @@ pub fn candles(args: CandlesArgs, file: &FileConfig) -> Result<()> {
     }
     anyhow::ensure!(args.limit > 0, "--limit must be at least 1");
     let key = InstrumentKey::new(exchange, Symbol::new(&args.symbol.to_ascii_uppercase()));
-    let store = SqliteStore::open_existing(&data_dir).with_context(|| format!("no marketpipe store in {}", data_dir.display()))?;
-    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let rows = runtime.block_on(async {
+        let store = crate::stores::open(args.store.as_deref(), &data_dir, false).await?;
         if store.product(&key).await?.is_none() {
             anyhow::bail!("unknown product {key} (see GET /api/v1/products)");
         }

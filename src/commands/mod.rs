@@ -2,6 +2,7 @@
 
 mod candles;
 mod demo;
+mod process;
 mod replay;
 mod run;
 mod serve;
@@ -9,6 +10,7 @@ mod sim;
 
 pub use candles::candles;
 pub use demo::demo;
+pub use process::process;
 pub use replay::replay;
 pub use run::run;
 pub use serve::serve;
@@ -39,5 +41,8 @@ fn live_settings(args: &PipelineArgs, file: &FileConfig, feeds: Vec<FeedSettings
         archive: archive_enabled.then_some(archive),
         feeds,
         bus: args.bus.clone(),
+        ingest_only: false,
+        store: args.store.clone(),
+        topic_prefix: args.topic_prefix.clone(),
     })
 }

@@ -11,10 +11,15 @@ use crate::{
     live::{self, FeedSettings},
 };
 
-/// Runs until SIGINT/SIGTERM.
-pub fn run(args: RunArgs, file: &FileConfig) -> Result<()> {
+/// Runs until SIGINT/SIGTERM. With `ingest_only` (`marketpipe ingest`),
+/// publishes to the Kafka bus for `process` instead of storing.
+pub fn run(args: RunArgs, file: &FileConfig, ingest_only: bool) -> Result<()> {
+    if ingest_only && args.pipeline.bus == marketpipe_bus::BusUrl::Memory {
+        anyhow::bail!("ingest publishes to Kafka: give --bus kafka://HOST:PORT");
+    }
     let feeds = feeds(&args, file)?;
-    let settings = live_settings(&args.pipeline, file, feeds, crate::config::DEFAULT_DATA_DIR)?;
+    let mut settings = live_settings(&args.pipeline, file, feeds, crate::config::DEFAULT_DATA_DIR)?;
+    settings.ingest_only = ingest_only;
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
     runtime.block_on(live::run(settings, shutdown_signal(), |addr| {
         println!("marketpipe API listening on http://{addr}");
@@ -76,6 +81,8 @@ mod tests {
                 },
                 no_archive: false,
                 bus: marketpipe_bus::BusUrl::Memory,
+                store: None,
+                topic_prefix: String::new(),
             },
             exchange: exchange.map(str::to_owned),
             products: products.map(|p| p.iter().map(|s| (*s).to_owned()).collect()),

@@ -1,10 +1,7 @@
 //! `marketpipe serve --data-dir DIR [--listen ADDR]`.
 
-use std::sync::Arc;
-
 use anyhow::{Context, Result};
 use marketpipe_api::{router, ApiConfig};
-use marketpipe_store::sqlite::SqliteStore;
 
 use crate::{cli::ServeArgs, config::FileConfig};
 
@@ -14,13 +11,13 @@ pub fn serve(args: ServeArgs, file: &FileConfig) -> Result<()> {
     let listen = file.listen(args.listen);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let store = SqliteStore::open_existing(&data_dir).with_context(|| format!("no marketpipe store in {}", data_dir.display()))?;
+        let store = crate::stores::open(args.store.as_deref(), &data_dir, false).await?;
         let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
         tracing::info!(%addr, data_dir = %data_dir.display(), "serving the API");
         // Scripts and tests read the bound address (useful with port 0) from stdout.
         println!("marketpipe API listening on http://{addr}");
-        let app = router(Arc::new(store), ApiConfig::default());
+        let app = router(store, ApiConfig::default());
         marketpipe_api::serve(listener, app, shutdown_signal()).await.context("the API server failed")?;
         tracing::info!("API stopped");
         Ok(())

@@ -15,7 +15,7 @@ use std::sync::{
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use marketpipe_bus::{
     kafka::{KafkaSettings, Publisher},
-    product_key, raw_topic, BusEvent, BusOp, EVENTS_TOPIC,
+    product_key, BusEvent, BusOp,
 };
 use marketpipe_capture::encode_line;
 use marketpipe_live::LiveRecord;
@@ -65,6 +65,8 @@ impl EngineSink for Ops {
 
 /// Publishes what the pipeline decodes.
 pub struct BusOutput {
+    settings: KafkaSettings,
+    events_topic: String,
     queue: mpsc::Sender<Outgoing>,
     task: JoinHandle<()>,
     ops: Ops,
@@ -75,14 +77,14 @@ pub struct BusOutput {
 impl BusOutput {
     /// Creates the topics and starts publishing to `settings`' brokers.
     pub async fn start(settings: &KafkaSettings) -> anyhow::Result<Self> {
-        let mut topics: Vec<String> = marketpipe_model::Exchange::ALL.iter().map(|e| raw_topic(*e)).collect();
-        topics.push(EVENTS_TOPIC.to_owned());
+        let mut topics: Vec<String> = marketpipe_model::Exchange::ALL.iter().map(|e| settings.raw_topic(*e)).collect();
+        topics.push(settings.events_topic());
         marketpipe_bus::kafka::ensure_topics(settings, &topics).await?;
         let publisher = Publisher::new(settings)?;
         let (queue, rx) = mpsc::channel(QUEUE);
         let failures = Arc::new(AtomicU64::new(0));
         let task = tokio::spawn(publish(publisher, rx, failures.clone()));
-        Ok(BusOutput { queue, task, ops: Ops::default(), line: Vec::new(), failures })
+        Ok(BusOutput { settings: settings.clone(), events_topic: settings.events_topic(), queue, task, ops: Ops::default(), line: Vec::new(), failures })
     }
 
     /// Publishes `record` raw and its decoded operations.
@@ -90,12 +92,12 @@ impl BusOutput {
         self.line.clear();
         encode_line(&mut self.line, record.recv, record.exchange.as_str(), record.as_out_record());
         self.line.pop(); // the newline: a message is one record already
-        let raw = Outgoing { topic: raw_topic(record.exchange), key: record.exchange.as_str().to_owned(), payload: self.line.clone() };
+        let raw = Outgoing { topic: self.settings.raw_topic(record.exchange), key: record.exchange.as_str().to_owned(), payload: self.line.clone() };
         self.enqueue(raw);
         ingest.live(record, &mut self.ops, observe);
         for event in std::mem::take(&mut self.ops.events) {
             let key = product_key(event.instrument());
-            self.enqueue(Outgoing { topic: EVENTS_TOPIC.to_owned(), key, payload: event.encode() });
+            self.enqueue(Outgoing { topic: self.events_topic.clone(), key, payload: event.encode() });
         }
     }
 

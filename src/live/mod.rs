@@ -27,7 +27,6 @@ use marketpipe_live::{
     PollConfig, PollHandle, RestClient, RestMethod,
 };
 use marketpipe_model::Exchange;
-use marketpipe_store::sqlite::SqliteStore;
 use marketpipe_venues::{
     binance::session::BinanceSession, coinbase::session::CoinbaseSession, kucoin::session::KucoinSession, session::SessionProtocol,
 };
@@ -81,8 +80,15 @@ pub struct LiveSettings {
     /// The exchanges.
     pub feeds: Vec<FeedSettings>,
     /// Where decoded events go: `memory://` (the engine and the store in
-    /// this process) or a Kafka broker (`ingest`: for `process` to pick up).
+    /// this process) or a Kafka broker.
     pub bus: marketpipe_bus::BusUrl,
+    /// With a Kafka bus: only publish (`ingest`), or also consume and
+    /// store in this process (`run --bus kafka://`: every role in one).
+    pub ingest_only: bool,
+    /// The store: `postgres://...`, or `None` for SQLite in the data directory.
+    pub store: Option<String>,
+    /// Prepended to Kafka topic names.
+    pub topic_prefix: String,
 }
 
 /// The session protocol of an exchange, or why there is none.
@@ -133,17 +139,26 @@ pub async fn run(settings: LiveSettings, shutdown: impl Future<Output = ()>, on_
     let listener = tokio::net::TcpListener::bind(settings.listen).await.with_context(|| format!("cannot listen on {}", settings.listen))?;
     let addr = listener.local_addr()?;
     let metrics_route = Router::new().route("/metrics", get(move || std::future::ready(metrics.render())));
+    let (process_stop, process_stopping) = oneshot::channel::<()>();
+    let mut process = None;
     let (app, output) = match &settings.bus {
         marketpipe_bus::BusUrl::Memory => {
-            let store = SqliteStore::open(&settings.data_dir)
-                .with_context(|| format!("cannot open the store in {}", settings.data_dir.display()))?;
+            let store = crate::stores::open(settings.store.as_deref(), &settings.data_dir, true).await?;
             let engine = Engine::new(settings.engine.clone()).context("invalid engine settings")?;
-            let app = router(Arc::new(store.clone()), ApiConfig::default()).merge(metrics_route);
+            let app = router(store.clone(), ApiConfig::default()).merge(metrics_route);
             (app, output::Output::Local(Box::new(output::LocalOutput::new(engine, store))))
         }
         // Ingest only: the engine and the store are `process`'s; this
         // process serves its metrics.
-        marketpipe_bus::BusUrl::Kafka { brokers } => (metrics_route, bus_output(brokers).await?),
+        marketpipe_bus::BusUrl::Kafka { brokers } if settings.ingest_only => (metrics_route, bus_output(brokers, &settings.topic_prefix).await?),
+        // Every role: publish, consume our own topic, serve the store.
+        marketpipe_bus::BusUrl::Kafka { brokers } => {
+            let store = crate::stores::open(settings.store.as_deref(), &settings.data_dir, true).await?;
+            let app = router(store.clone(), ApiConfig::default()).merge(metrics_route);
+            let output = bus_output(brokers, &settings.topic_prefix).await?;
+            process = Some(spawn_process(kafka_settings(brokers, &settings.topic_prefix), &settings.engine, store, process_stopping));
+            (app, output)
+        }
     };
     let (api_stop, api_stopped) = oneshot::channel::<()>();
     let api = tokio::spawn(marketpipe_api::serve(listener, app, async {
@@ -231,6 +246,19 @@ pub async fn run(settings: LiveSettings, shutdown: impl Future<Output = ()>, on_
     if stopped.is_err() {
         tracing::error!(budget = ?SHUTDOWN_BUDGET, "shutdown budget exhausted; exiting without waiting further");
     }
+    if let Some(process) = process {
+        // What was just published is consumed within the remaining budget;
+        // anything later is taken up by the next start, from the store's
+        // position.
+        tokio::time::sleep(PROCESS_TAIL).await;
+        let _ = process_stop.send(());
+        match timeout(SHUTDOWN_BUDGET.saturating_sub(started.elapsed()).max(Duration::from_millis(200)), process).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "the process role ended with an error"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "the process task failed"),
+            Err(_) => tracing::warn!("the process role did not stop in time"),
+        }
+    }
     let _ = api_stop.send(());
     let left = SHUTDOWN_BUDGET.saturating_sub(started.elapsed()).max(Duration::from_millis(200));
     match timeout(left, api).await {
@@ -243,17 +271,62 @@ pub async fn run(settings: LiveSettings, shutdown: impl Future<Output = ()>, on_
     Ok(())
 }
 
+/// How long `run --bus kafka://` lets its process role consume after the
+/// feeds stopped.
+const PROCESS_TAIL: Duration = Duration::from_millis(1000);
+
+/// Kafka settings for `brokers` with the topic prefix.
+#[cfg(feature = "kafka")]
+fn kafka_settings(brokers: &str, topic_prefix: &str) -> marketpipe_bus::kafka::KafkaSettings {
+    marketpipe_bus::kafka::KafkaSettings { topic_prefix: topic_prefix.to_owned(), ..marketpipe_bus::kafka::KafkaSettings::new(brokers) }
+}
+
+/// Without Kafka support there are no Kafka settings.
+#[cfg(not(feature = "kafka"))]
+type KafkaSettings = ();
+
+#[cfg(not(feature = "kafka"))]
+fn kafka_settings(_: &str, _: &str) -> KafkaSettings {}
+
+/// The process role, in this process.
+#[cfg(feature = "kafka")]
+fn spawn_process(
+    kafka: marketpipe_bus::kafka::KafkaSettings,
+    engine: &marketpipe_engine::EngineConfig,
+    store: Arc<dyn crate::stores::Store>,
+    stop: oneshot::Receiver<()>,
+) -> tokio::task::JoinHandle<Result<()>> {
+    let settings = crate::process::ProcessSettings {
+        kafka,
+        group: crate::process::DEFAULT_GROUP.to_owned(),
+        engine: engine.clone(),
+    };
+    tokio::spawn(crate::process::run(settings, store, async {
+        let _ = stop.await;
+    }))
+}
+
+#[cfg(not(feature = "kafka"))]
+fn spawn_process(
+    _: KafkaSettings,
+    _: &marketpipe_engine::EngineConfig,
+    _: Arc<dyn crate::stores::Store>,
+    _: oneshot::Receiver<()>,
+) -> tokio::task::JoinHandle<Result<()>> {
+    unreachable!("bus_output fails first without the kafka feature")
+}
+
 /// The `ingest` output: topics created, the producer started.
 #[cfg(feature = "kafka")]
-async fn bus_output(brokers: &str) -> Result<output::Output> {
-    let settings = marketpipe_bus::kafka::KafkaSettings::new(brokers);
+async fn bus_output(brokers: &str, topic_prefix: &str) -> Result<output::Output> {
+    let settings = kafka_settings(brokers, topic_prefix);
     let bus = bus_output::BusOutput::start(&settings).await.with_context(|| format!("cannot start publishing to kafka://{brokers}"))?;
     Ok(output::Output::Bus(bus))
 }
 
 /// Without Kafka support compiled in, says which feature to build.
 #[cfg(not(feature = "kafka"))]
-async fn bus_output(_brokers: &str) -> Result<output::Output> {
+async fn bus_output(_brokers: &str, _topic_prefix: &str) -> Result<output::Output> {
     marketpipe_bus::kafka_supported()?;
     unreachable!("kafka_supported fails without the feature")
 }

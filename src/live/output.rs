@@ -2,12 +2,12 @@
 //! this process (`run`, `demo`), or the message bus, for `process` to pick
 //! up (`ingest`).
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use marketpipe_engine::{Engine, EngineCounters, EngineOutput};
 use marketpipe_live::{now, LiveRecord};
 use marketpipe_model::{InstrumentKey, MarketEvent, Timestamp};
-use marketpipe_store::{sqlite::SqliteStore, MarketWriter, WriteBatch};
+use marketpipe_store::WriteBatch;
 
 use super::telemetry;
 use crate::ingest::Ingest;
@@ -28,7 +28,7 @@ pub enum Output {
 /// The engine and the store of a single-process pipeline.
 pub struct LocalOutput {
     engine: Engine,
-    store: SqliteStore,
+    store: Arc<dyn crate::stores::Store>,
     output: EngineOutput,
     /// Rows not yet written: a failed write is retried with the next one,
     /// so a store hiccup loses nothing.
@@ -40,7 +40,7 @@ pub struct LocalOutput {
 
 impl LocalOutput {
     /// Events go to `engine`, its changes to `store`.
-    pub fn new(engine: Engine, store: SqliteStore) -> Self {
+    pub fn new(engine: Engine, store: Arc<dyn crate::stores::Store>) -> Self {
         LocalOutput {
             engine,
             store,

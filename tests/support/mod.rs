@@ -7,8 +7,9 @@ use std::{
     io::{BufRead, BufReader, Read, Write},
     net::TcpStream,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    time::Duration,
+    process::{Child, Command, ExitStatus, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
 };
 
 /// The binary under test.
@@ -132,3 +133,77 @@ impl Drop for Server {
 pub fn verify(server: &Server, captures: &[&Path]) -> String {
     run(Command::new("python3").arg(repo().join("scripts/verify_capture.py")).args(["--api", &server.url]).args(captures))
 }
+
+/// A child process whose stdout lines arrive on a channel; killed on drop.
+pub struct Proc {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Proc {
+    pub fn spawn(cmd: &mut std::process::Command) -> Proc {
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("process starts");
+        let stdout = child.stdout.take().expect("stdout piped");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Proc { child, lines }
+    }
+
+    /// The next stdout line containing `needle`.
+    pub fn line_with(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => continue,
+                Err(e) => panic!("no line with {needle:?} on stdout: {e}"),
+            }
+        }
+    }
+
+    /// Sends SIGINT and waits for the exit, returning it and how long it took.
+    pub fn interrupt(&mut self) -> (ExitStatus, Duration) {
+        self.signal("-INT")
+    }
+
+    /// Sends `signal` (`-INT`, `-TERM`) and waits for the exit.
+    pub fn signal(&mut self, signal: &str) -> (ExitStatus, Duration) {
+        let started = Instant::now();
+        run(std::process::Command::new("kill").args([signal, &self.child.id().to_string()]));
+        let deadline = started + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return (status, started.elapsed());
+            }
+            assert!(Instant::now() < deadline, "process ignored SIGINT");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The last word of a line (`... http://127.0.0.1:PORT` → the URL).
+pub fn last_word(line: &str) -> String {
+    line.split_whitespace().last().expect("a word").to_owned()
+}
+
+/// The word after `key` in `line` (`... rest http://... ` → the URL).
+pub fn word_after(line: &str, key: &str) -> Option<String> {
+    let mut words = line.split_whitespace();
+    words.by_ref().find(|w| *w == key)?;
+    words.next().map(str::to_owned)
+}
+

@@ -46,6 +46,10 @@ pub struct KafkaSettings {
     pub linger: Duration,
     /// The largest batch per partition, in bytes (`batch.size`).
     pub batch_bytes: usize,
+    /// Prepended to every topic name (`staging.` gives
+    /// `staging.marketpipe.events`), so several deployments can share a
+    /// cluster. Empty by default.
+    pub topic_prefix: String,
 }
 
 impl KafkaSettings {
@@ -59,7 +63,18 @@ impl KafkaSettings {
             retention: Duration::from_secs(7 * 24 * 3600),
             linger: Duration::from_millis(5),
             batch_bytes: 1 << 20,
+            topic_prefix: String::new(),
         }
+    }
+
+    /// The normalized-events topic, prefixed.
+    pub fn events_topic(&self) -> String {
+        format!("{}{}", self.topic_prefix, crate::EVENTS_TOPIC)
+    }
+
+    /// `exchange`'s raw-frames topic, prefixed.
+    pub fn raw_topic(&self, exchange: marketpipe_model::Exchange) -> String {
+        format!("{}{}", self.topic_prefix, crate::raw_topic(exchange))
     }
 
     fn client(&self) -> ClientConfig {
@@ -203,7 +218,9 @@ pub struct Received {
 /// each partition it is assigned.
 pub struct Subscriber {
     consumer: Arc<StreamConsumer<Rebalances>>,
-    assignments: std_mpsc::Receiver<Assignment>,
+    /// Behind a mutex only so that a `&Subscriber` can be held across an
+    /// await (the receiver alone is not `Sync`).
+    assignments: Mutex<std_mpsc::Receiver<Assignment>>,
 }
 
 impl std::fmt::Debug for Subscriber {
@@ -227,7 +244,7 @@ impl Subscriber {
             .create_with_context(Rebalances { tx: Mutex::new(tx) })
             .map_err(|e| kafka_err("creating a consumer", e))?;
         consumer.subscribe(topics).map_err(|e| kafka_err("subscribing", e))?;
-        Ok(Subscriber { consumer: Arc::new(consumer), assignments })
+        Ok(Subscriber { consumer: Arc::new(consumer), assignments: Mutex::new(assignments) })
     }
 
     /// The next message.
@@ -244,7 +261,7 @@ impl Subscriber {
 
     /// Assignment changes since the last call, in order.
     pub fn assignments(&self) -> Vec<Assignment> {
-        self.assignments.try_iter().collect()
+        self.assignments.lock().map(|rx| rx.try_iter().collect()).unwrap_or_default()
     }
 
     /// The first offset still held and the end offset (the next to be
