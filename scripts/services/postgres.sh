@@ -102,7 +102,8 @@ stop() {
 
 restart() {
   running || die "no cluster of ours is running in $dir (start it first)"
-  as_pg "$bin/pg_ctl" -D "$data" -m fast -w -t 60 restart >/dev/null ||
+  # -l again: without it the restarted server would log to pg_ctl's (our caller's) stdout.
+  as_pg "$bin/pg_ctl" -D "$data" -l "$log" -m fast -w -t 60 restart >/dev/null ||
     { tail -n 20 "$log" >&2; die "the server did not come back (log: $log)"; }
 }
 
