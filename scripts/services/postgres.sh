@@ -20,8 +20,6 @@ services_dir="${MARKETPIPE_SERVICES_DIR:-$repo/target/services}"
 mkdir -p "$services_dir"
 services_dir="$(cd "$services_dir" && pwd)"
 dir="$services_dir/postgres"
-data="$dir/data"
-log="$dir/postgres.log"
 port="${MARKETPIPE_POSTGRES_PORT:-54329}"
 url="postgres://postgres@127.0.0.1:$port/postgres"
 
@@ -55,14 +53,26 @@ as_pg() {
   fi
 }
 
+# As root the server runs as `postgres` (created if missing), which must be able to reach its
+# directory; a checkout under a private home (/root is 0700) is not reachable, so such a cluster
+# lives under /tmp instead, at a path derived from the checkout's, so that start, status and stop
+# all find the same one.
+choose_dir() {
+  if [ "$(id -u)" = 0 ]; then
+    id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
+    if ! runuser -u postgres -- test -x "$services_dir"; then
+      dir="/tmp/marketpipe-services-$(printf '%s' "$services_dir" | cksum | cut -d' ' -f1)/postgres"
+    fi
+  fi
+  data="$dir/data"
+  log="$dir/postgres.log"
+}
+
 prepare_user() {
   [ "$(id -u)" = 0 ] || return 0
-  if ! id postgres >/dev/null 2>&1; then
-    useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
-  fi
   mkdir -p "$dir"
   chown postgres: "$dir"
-  runuser -u postgres -- test -x "$dir" ||
+  runuser -u postgres -- test -w "$dir" ||
     die "user postgres cannot reach $dir (a parent directory is not searchable); set MARKETPIPE_SERVICES_DIR elsewhere"
 }
 
@@ -102,11 +112,13 @@ stop() {
 
 restart() {
   running || die "no cluster of ours is running in $dir (start it first)"
-  as_pg "$bin/pg_ctl" -D "$data" -m fast -w -t 60 restart >/dev/null ||
+  # -l again: without it the restarted server would log to pg_ctl's (our caller's) stdout.
+  as_pg "$bin/pg_ctl" -D "$data" -l "$log" -m fast -w -t 60 restart >/dev/null ||
     { tail -n 20 "$log" >&2; die "the server did not come back (log: $log)"; }
 }
 
 find_bin
+choose_dir
 case "${1:-}" in
   start) start ;;
   stop) stop ;;

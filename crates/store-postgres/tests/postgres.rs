@@ -330,9 +330,11 @@ async fn writes_and_reads_survive_terminated_connections() {
         store.write_at(&batch, &[position("g", "t", 0, round, None)]).await.expect("write after the connection was killed");
         testsuite::assert_exact(&store.latest_candle(&k, Interval::M1).await.expect("read").expect("candle"), &c, "read after kill");
     }
+    // A killed connection is noticed either by a failed attempt (retried)
+    // or, when the driver saw it close first, before the attempt: either
+    // way both connections were opened anew every round.
     let counters = store.counters();
     assert!(counters.connections >= 2 + 2 * 3, "reconnected each round: {counters}");
-    assert!(counters.retries >= 3, "retried each round: {counters}");
     drop(store);
     admin.batch_execute(&format!("DROP SCHEMA \"{schema}\" CASCADE")).await.expect("drop schema");
 }
