@@ -77,7 +77,15 @@ pub async fn run(settings: ProcessSettings, store: Arc<dyn crate::stores::Store>
     let topic = settings.kafka.events_topic();
     marketpipe_bus::kafka::ensure_topics(&settings.kafka, std::slice::from_ref(&topic)).await.context("cannot create the events topic")?;
     let subscriber = Subscriber::new(&settings.kafka, &settings.group, &[topic.as_str()]).context("cannot join the consumer group")?;
-    let mut worker = Worker { settings, topic, store, partitions: BTreeMap::new(), batch: WriteBatch::default(), out: EngineOutput::default(), counts: Counts::default() };
+    let mut worker = Worker {
+        settings,
+        topic,
+        store,
+        partitions: BTreeMap::new(),
+        batch: WriteBatch::default(),
+        out: EngineOutput::default(),
+        counts: Counts::default(),
+    };
     let mut tick = tokio::time::interval(FLUSH_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut shutdown = std::pin::pin!(shutdown);
@@ -140,7 +148,12 @@ impl Worker {
                         // Reading starts at the oldest message the broker keeps.
                         let (low, _) = subscriber.watermarks(&topic, p).context("cannot read the partition's offsets")?;
                         let engine = Engine::new(self.settings.engine.clone()).context("invalid engine settings")?;
-                        tracing::info!(partition = p, stored = at, from = low, "partition assigned; rebuilding its state up to the stored position");
+                        tracing::info!(
+                            partition = p,
+                            stored = at,
+                            from = low,
+                            "partition assigned; rebuilding its state up to the stored position"
+                        );
                         self.partitions.insert(p, Partition { engine, stored: at, next: low });
                     }
                 }

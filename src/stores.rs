@@ -23,12 +23,16 @@ pub async fn open(url: Option<&str>, data_dir: &Path, create: bool) -> Result<Ar
             tracing::info!(target = store.target(), "using the PostgreSQL store");
             Ok(Arc::new(store))
         }
-        Some(other) => anyhow::bail!("unsupported store {other:?}: give postgres://USER@HOST:PORT/DB, or omit --store for SQLite in the data directory"),
+        Some(other) => anyhow::bail!(
+            "unsupported store {other:?}: give postgres://USER@HOST:PORT/DB, or omit --store for SQLite in the data directory"
+        ),
         None if create => {
             std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
             Ok(Arc::new(SqliteStore::open(data_dir).with_context(|| format!("cannot open the store in {}", data_dir.display()))?))
         }
-        None => Ok(Arc::new(SqliteStore::open_existing(data_dir).with_context(|| format!("no marketpipe store in {}", data_dir.display()))?)),
+        None => {
+            Ok(Arc::new(SqliteStore::open_existing(data_dir).with_context(|| format!("no marketpipe store in {}", data_dir.display()))?))
+        }
     }
 }
 

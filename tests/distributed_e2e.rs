@@ -34,7 +34,19 @@ fn candle_rows(store_args: &[&str], products: &[&str]) -> Vec<serde_json::Value>
     for symbol in products {
         for interval in INTERVALS.split(',') {
             let out = run(bin()
-                .args(["candles", "--exchange", "coinbase", "--symbol", symbol, "--interval", interval, "--limit", "100000", "--format", "json"])
+                .args([
+                    "candles",
+                    "--exchange",
+                    "coinbase",
+                    "--symbol",
+                    symbol,
+                    "--interval",
+                    interval,
+                    "--limit",
+                    "100000",
+                    "--format",
+                    "json",
+                ])
                 .args(store_args));
             let mut v: serde_json::Value = serde_json::from_str(&out).expect("candles print JSON");
             let candles = v["candles"].as_array_mut().expect("a candles array");
@@ -50,7 +62,19 @@ fn candle_rows(store_args: &[&str], products: &[&str]) -> Vec<serde_json::Value>
 }
 
 fn process(kafka: &str, store: &str, group: &str, prefix: &str) -> Proc {
-    let proc = Proc::spawn(bin().args(["process", "--bus", kafka, "--store", store, "--group", group, "--topic-prefix", prefix, "--intervals", INTERVALS]));
+    let proc = Proc::spawn(bin().args([
+        "process",
+        "--bus",
+        kafka,
+        "--store",
+        store,
+        "--group",
+        group,
+        "--topic-prefix",
+        prefix,
+        "--intervals",
+        INTERVALS,
+    ]));
     proc.line_with("marketpipe process consuming");
     proc
 }

@@ -35,6 +35,12 @@ async fn run(
 }
 
 #[cfg(not(feature = "kafka"))]
-async fn run(_: String, _: String, _: String, _: marketpipe_engine::EngineConfig, _: std::sync::Arc<dyn crate::stores::Store>) -> Result<()> {
+async fn run(
+    _: String,
+    _: String,
+    _: String,
+    _: marketpipe_engine::EngineConfig,
+    _: std::sync::Arc<dyn crate::stores::Store>,
+) -> Result<()> {
     unreachable!("kafka_supported fails without the feature")
 }

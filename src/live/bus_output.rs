@@ -84,7 +84,15 @@ impl BusOutput {
         let (queue, rx) = mpsc::channel(QUEUE);
         let failures = Arc::new(AtomicU64::new(0));
         let task = tokio::spawn(publish(publisher, rx, failures.clone()));
-        Ok(BusOutput { settings: settings.clone(), events_topic: settings.events_topic(), queue, task, ops: Ops::default(), line: Vec::new(), failures })
+        Ok(BusOutput {
+            settings: settings.clone(),
+            events_topic: settings.events_topic(),
+            queue,
+            task,
+            ops: Ops::default(),
+            line: Vec::new(),
+            failures,
+        })
     }
 
     /// Publishes `record` raw and its decoded operations.
@@ -92,7 +100,11 @@ impl BusOutput {
         self.line.clear();
         encode_line(&mut self.line, record.recv, record.exchange.as_str(), record.as_out_record());
         self.line.pop(); // the newline: a message is one record already
-        let raw = Outgoing { topic: self.settings.raw_topic(record.exchange), key: record.exchange.as_str().to_owned(), payload: self.line.clone() };
+        let raw = Outgoing {
+            topic: self.settings.raw_topic(record.exchange),
+            key: record.exchange.as_str().to_owned(),
+            payload: self.line.clone(),
+        };
         self.enqueue(raw);
         ingest.live(record, &mut self.ops, observe);
         for event in std::mem::take(&mut self.ops.events) {

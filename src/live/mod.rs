@@ -150,7 +150,9 @@ pub async fn run(settings: LiveSettings, shutdown: impl Future<Output = ()>, on_
         }
         // Ingest only: the engine and the store are `process`'s; this
         // process serves its metrics.
-        marketpipe_bus::BusUrl::Kafka { brokers } if settings.ingest_only => (metrics_route, bus_output(brokers, &settings.topic_prefix).await?),
+        marketpipe_bus::BusUrl::Kafka { brokers } if settings.ingest_only => {
+            (metrics_route, bus_output(brokers, &settings.topic_prefix).await?)
+        }
         // Every role: publish, consume our own topic, serve the store.
         marketpipe_bus::BusUrl::Kafka { brokers } => {
             let store = crate::stores::open(settings.store.as_deref(), &settings.data_dir, true).await?;
@@ -296,11 +298,7 @@ fn spawn_process(
     store: Arc<dyn crate::stores::Store>,
     stop: oneshot::Receiver<()>,
 ) -> tokio::task::JoinHandle<Result<()>> {
-    let settings = crate::process::ProcessSettings {
-        kafka,
-        group: crate::process::DEFAULT_GROUP.to_owned(),
-        engine: engine.clone(),
-    };
+    let settings = crate::process::ProcessSettings { kafka, group: crate::process::DEFAULT_GROUP.to_owned(), engine: engine.clone() };
     tokio::spawn(crate::process::run(settings, store, async {
         let _ = stop.await;
     }))

@@ -206,4 +206,3 @@ pub fn word_after(line: &str, key: &str) -> Option<String> {
     words.by_ref().find(|w| *w == key)?;
     words.next().map(str::to_owned)
 }
-
