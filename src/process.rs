@@ -72,6 +72,37 @@ struct Counts {
     writes: u64,
 }
 
+/// Receive → stored latencies of trades, for the summary at the end.
+#[derive(Debug, Default)]
+struct Latencies {
+    /// Receive times of trades applied since the last write.
+    pending: Vec<i64>,
+    /// Milliseconds, one per trade written (the first million).
+    done: Vec<f64>,
+}
+
+impl Latencies {
+    const MAX: usize = 1_000_000;
+
+    fn written(&mut self) {
+        let now = marketpipe_live::now().0;
+        for recv in self.pending.drain(..) {
+            if self.done.len() < Self::MAX {
+                self.done.push((now - recv) as f64 / 1e6);
+            }
+        }
+    }
+
+    fn percentile(&mut self, p: f64) -> Option<f64> {
+        if self.done.is_empty() {
+            return None;
+        }
+        self.done.sort_by(f64::total_cmp);
+        let i = ((self.done.len() - 1) as f64 * p).round() as usize;
+        self.done.get(i).copied()
+    }
+}
+
 /// Runs until `shutdown` resolves, then writes what it has.
 pub async fn run(settings: ProcessSettings, store: Arc<dyn crate::stores::Store>, shutdown: impl Future<Output = ()>) -> Result<()> {
     let topic = settings.kafka.events_topic();
@@ -85,7 +116,9 @@ pub async fn run(settings: ProcessSettings, store: Arc<dyn crate::stores::Store>
         batch: WriteBatch::default(),
         out: EngineOutput::default(),
         counts: Counts::default(),
+        latencies: Latencies::default(),
     };
+    let started = std::time::Instant::now();
     let mut tick = tokio::time::interval(FLUSH_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut shutdown = std::pin::pin!(shutdown);
@@ -112,7 +145,18 @@ pub async fn run(settings: ProcessSettings, store: Arc<dyn crate::stores::Store>
     }
     worker.flush().await;
     let c = worker.counts;
+    let (p50, p99) = (worker.latencies.percentile(0.5), worker.latencies.percentile(0.99));
+    let per_s = c.applied as f64 / started.elapsed().as_secs_f64();
     tracing::info!(applied = c.applied, rebuilt = c.rebuilt, undecodable = c.undecodable, writes = c.writes, "process stopped");
+    // One line for scripts (the distributed benchmark reads it).
+    println!(
+        "process summary: applied {} events ({per_s:.0}/s over the run), rebuilt {}, writes {}, trade receive->stored p50 {} ms p99 {} ms",
+        c.applied,
+        c.rebuilt,
+        c.writes,
+        p50.map_or("-".into(), |v| format!("{v:.1}")),
+        p99.map_or("-".into(), |v| format!("{v:.1}")),
+    );
     Ok(())
 }
 
@@ -125,6 +169,7 @@ struct Worker {
     batch: WriteBatch,
     out: EngineOutput,
     counts: Counts,
+    latencies: Latencies,
 }
 
 impl Worker {
@@ -171,6 +216,9 @@ impl Worker {
         match BusEvent::decode(&m.payload) {
             Ok(event) => {
                 part.engine.advance_clock(event.recv());
+                if !part.rebuilding() && matches!(event.op, BusOp::Apply(marketpipe_model::MarketEvent::Trade(_))) {
+                    self.latencies.pending.push(event.recv_ns);
+                }
                 match event.op {
                     BusOp::Apply(e) => part.engine.apply(e),
                     BusOp::MarkResyncing(key) => part.engine.mark_resyncing(&key),
@@ -224,6 +272,7 @@ impl Worker {
             Ok(()) => {
                 self.counts.writes += 1;
                 self.batch.clear();
+                self.latencies.written();
                 for pos in &positions {
                     if let Some(part) = self.partitions.get_mut(&pos.partition) {
                         part.stored = pos.next_offset;

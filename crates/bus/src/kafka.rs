@@ -238,6 +238,10 @@ impl Subscriber {
             .set("group.id", group)
             .set("enable.auto.commit", "false")
             .set("auto.offset.reset", "earliest")
+            // Latency over fetch efficiency: the broker answers a fetch
+            // within 10 ms even when little has arrived (default 500 ms,
+            // which would be the candle latency's floor).
+            .set("fetch.wait.max.ms", "10")
             // A killed member's partitions move on after this long.
             .set("session.timeout.ms", "6000")
             .set("heartbeat.interval.ms", "1000")
