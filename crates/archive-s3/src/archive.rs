@@ -166,6 +166,17 @@ impl S3Archive {
         Ok(written)
     }
 
+    /// Downloads the object `key` into a new temporary file (in the system's
+    /// temporary directory), to be read by its path. Dropping it removes the
+    /// file (a reader that already opened it keeps reading, on Unix).
+    pub async fn download_temp(&self, key: &str) -> Result<tempfile::NamedTempFile, Error> {
+        let io = |source| Error::Io { path: std::env::temp_dir(), source };
+        let mut file = tempfile::Builder::new().prefix("marketpipe-segment-").suffix(".jsonl.zst").tempfile().map_err(io)?;
+        self.download(key, file.as_file_mut()).await?;
+        file.as_file_mut().flush().map_err(io)?;
+        Ok(file)
+    }
+
     /// The whole object `key` in memory (tests and small objects).
     pub async fn get_bytes(&self, key: &str) -> Result<Vec<u8>, Error> {
         let result = self.store.get(&object_path(key)?).await.map_err(|source| request("get", key, source))?;

@@ -202,9 +202,9 @@ impl Uploader {
         let deadline = Instant::now() + budget;
         self.stop.send_replace(Some(deadline));
         let Some(mut task) = self.task.take() else { return FlushReport::default() };
-        // The task honours the deadline itself; the grace covers a put
-        // being cancelled and the report being built.
-        match timeout(budget + Duration::from_millis(250), &mut task).await {
+        // The task honours the deadline itself (an attempt in flight is
+        // cut off at it); the grace only covers building the report.
+        match timeout(budget + Duration::from_millis(100), &mut task).await {
             Ok(Ok(report)) => report,
             Ok(Err(e)) => {
                 tracing::error!(error = %e, "the archive uploader task failed");
