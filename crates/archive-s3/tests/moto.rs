@@ -88,9 +88,12 @@ fn ts(s: &str) -> Timestamp {
     Timestamp::parse_rfc3339(s).unwrap()
 }
 
+/// Closed segments' bytes by relative path, as read when they closed.
+type Closed = Arc<Mutex<BTreeMap<String, Vec<u8>>>>;
+
 /// An archive writer over `spool` whose closed segments go to `uploader`,
 /// keeping each one's bytes (read when it closed) for later comparison.
-fn writer(spool: &Path, uploader: &Uploader, max_segment_bytes: u64) -> (ArchiveWriter, Arc<Mutex<BTreeMap<String, Vec<u8>>>>) {
+fn writer(spool: &Path, uploader: &Uploader, max_segment_bytes: u64) -> (ArchiveWriter, Closed) {
     let closed = Arc::new(Mutex::new(BTreeMap::new()));
     let (seen, hook, root) = (closed.clone(), uploader.closed_hook(), spool.to_path_buf());
     let config = ArchiveConfig { max_segment_bytes, ..ArchiveConfig::default() };
