@@ -67,12 +67,18 @@ mod enabled {
         }
     }
 
-    /// The final flush: uploads what is spooled for at most `budget` and
-    /// logs what is left for the next start.
+    /// Longest final flush. The process must exit within 5 s of a signal,
+    /// and `demo` still stops its simulators after the pipeline: a couple of
+    /// seconds uploads the last hour's segments of a healthy S3, and
+    /// anything more (a slow link, an outage) is what the spool is for.
+    const FINAL_FLUSH_MAX: Duration = Duration::from_secs(2);
+
+    /// The final flush: uploads what is spooled for at most `budget` (and at
+    /// most [`FINAL_FLUSH_MAX`]) and logs what is left for the next start.
     pub async fn finish(uploader: Option<Uploader>, budget: Duration) {
         let Some(uploader) = uploader else { return };
         let spool = uploader.spool().to_path_buf();
-        let report = uploader.shutdown(budget).await;
+        let report = uploader.shutdown(budget.min(FINAL_FLUSH_MAX)).await;
         if report.remaining.is_empty() {
             tracing::info!(uploaded = report.uploaded, "archive flushed: every closed segment is in S3");
         } else {

@@ -266,8 +266,8 @@ pub struct PipelineArgs {
     #[command(flatten)]
     pub engine: EngineArgs,
     /// Also archive to S3-compatible storage, `s3://bucket/prefix`: closed segments are
-    /// uploaded from DIR/archive (the spool) and then removed there. Endpoint and
-    /// credentials come from the AWS_* environment variables.
+    /// uploaded from DIR/archive (the spool), then truncated there to empty markers.
+    /// Endpoint and credentials come from the AWS_* environment variables.
     #[arg(long = "archive", env = "MARKETPIPE_ARCHIVE", value_name = "URL")]
     pub archive_url: Option<String>,
     /// Do not write the raw archive (by default everything received is kept under DIR/archive).

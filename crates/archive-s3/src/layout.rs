@@ -55,8 +55,11 @@ pub struct SpooledSegment {
     pub size: u64,
 }
 
-/// Every segment under `root`, in key order ([`compare_keys`]). A missing
-/// root is an empty spool. Files not named like segments are skipped.
+/// Every segment under `root` waiting for upload, in key order
+/// ([`compare_keys`]). A missing root is an empty spool. Files not named
+/// like segments are skipped, and so are empty ones: those are the markers
+/// uploaded segments leave (see [`sweep_markers`]), or a segment that never
+/// got a byte, and there is nothing in them to upload.
 pub fn scan_spool(root: &Path) -> io::Result<Vec<SpooledSegment>> {
     fn walk(root: &Path, dir: &Path, depth: usize, out: &mut Vec<SpooledSegment>) -> io::Result<()> {
         let entries = match fs::read_dir(dir) {
@@ -74,7 +77,9 @@ pub fn scan_spool(root: &Path) -> io::Result<Vec<SpooledSegment>> {
             } else if kind.is_file() {
                 if let Some(relative) = relative_segment_path(root, &path) {
                     let size = entry.metadata()?.len();
-                    out.push(SpooledSegment { relative, path, size });
+                    if size > 0 {
+                        out.push(SpooledSegment { relative, path, size });
+                    }
                 } else {
                     tracing::debug!(path = %path.display(), "not a segment; not uploaded");
                 }
@@ -86,6 +91,83 @@ pub fn scan_spool(root: &Path) -> io::Result<Vec<SpooledSegment>> {
     walk(root, root, 0, &mut out)?;
     out.sort_by(|a, b| compare_keys(&a.relative, &b.relative));
     Ok(out)
+}
+
+/// Removes the markers of uploaded segments whose hour is before `cutoff`
+/// (`YYYY/MM/DD/HH`, see [`hour_path`]), then their day directories if
+/// that left them empty; returns how many markers went.
+///
+/// An uploaded segment's file is truncated to a marker rather than removed
+/// because the archive writer numbers a new segment with the first `<n>`
+/// whose file does not exist: after a restart within the same hour, a
+/// removed file would let it reuse a number whose key S3 already holds (a
+/// conflict, and the new segment stuck in the spool). The writer only
+/// opens segments in the current hour, so markers of earlier hours can go.
+/// Only day directories are removed: a year or month directory may be the
+/// one the writer is creating its next day in.
+pub fn sweep_markers(root: &Path, cutoff: &str) -> io::Result<usize> {
+    let mut removed = 0;
+    let mut days = Vec::new();
+    for exchange in read_dirs(root)? {
+        for year in read_dirs(&exchange)? {
+            for month in read_dirs(&year)? {
+                for day in read_dirs(&month)? {
+                    for entry in fs::read_dir(&day)? {
+                        let entry = entry?;
+                        let path = entry.path();
+                        let Some(relative) = relative_segment_path(root, &path) else { continue };
+                        // exchange/YYYY/MM/DD/HH-n.jsonl.zst -> YYYY/MM/DD/HH
+                        let hour = &relative[relative.find('/').map_or(0, |i| i + 1)..];
+                        let hour = &hour[..13.min(hour.len())];
+                        if hour < cutoff && entry.metadata()?.len() == 0 {
+                            fs::remove_file(&path)?;
+                            removed += 1;
+                        }
+                    }
+                    days.push(day);
+                }
+            }
+        }
+    }
+    for day in days {
+        // Fails, as it should, while anything is left in it.
+        let _ = fs::remove_dir(&day);
+    }
+    Ok(removed)
+}
+
+/// The subdirectories of `dir` (none if it does not exist).
+fn read_dirs(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            out.push(entry.path());
+        }
+    }
+    Ok(out)
+}
+
+/// `YYYY/MM/DD/HH` of a Unix time in seconds (UTC): a segment's directory
+/// and hour, which compare as strings in time order.
+pub fn hour_path(unix_secs: i64) -> String {
+    let (days, secs) = (unix_secs.div_euclid(86_400), unix_secs.rem_euclid(86_400));
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}/{month:02}/{day:02}/{:02}", secs / 3600)
 }
 
 /// Orders keys the way segments follow each other: component by component
@@ -222,7 +304,8 @@ mod tests {
         for (rel, body) in [
             ("coinbase/2026/01/02/03-10.jsonl.zst", &b"ten"[..]),
             ("coinbase/2026/01/02/03-2.jsonl.zst", b"two!"),
-            ("binance/2026/01/02/03-0.jsonl.zst", b""),
+            ("binance/2026/01/02/03-0.jsonl.zst", b"0"),
+            ("binance/2026/01/02/03-1.jsonl.zst", b""),
             ("coinbase/2026/01/02/notes.txt", b"x"),
             ("coinbase/2026/01/02/03-3.jsonl.zst.partial", b"x"),
         ] {
@@ -235,11 +318,54 @@ mod tests {
         assert_eq!(
             got,
             [
-                ("binance/2026/01/02/03-0.jsonl.zst", 0),
+                ("binance/2026/01/02/03-0.jsonl.zst", 1),
                 ("coinbase/2026/01/02/03-2.jsonl.zst", 4),
                 ("coinbase/2026/01/02/03-10.jsonl.zst", 3)
-            ]
+            ],
+            "empty files are markers, not segments"
         );
         assert_eq!(found[1].path, root.join("coinbase/2026/01/02/03-2.jsonl.zst"));
+    }
+
+    #[test]
+    fn hour_paths_are_utc_calendar_hours() {
+        assert_eq!(hour_path(0), "1970/01/01/00");
+        assert_eq!(hour_path(1_772_461_769), "2026/03/02/14");
+        assert_eq!(hour_path(951_782_400), "2000/02/29/00", "a leap day");
+        assert_eq!(hour_path(1_767_225_599), "2025/12/31/23");
+        assert_eq!(hour_path(-1), "1969/12/31/23");
+    }
+
+    #[test]
+    fn old_markers_and_their_empty_days_are_swept_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let put = |rel: &str, body: &[u8]| {
+            let p = root.join(rel);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(p, body).unwrap();
+        };
+        put("coinbase/2026/01/01/23-0.jsonl.zst", b""); // old marker, alone in its day
+        put("coinbase/2026/01/02/02-0.jsonl.zst", b""); // old marker
+        put("coinbase/2026/01/02/02-1.jsonl.zst", b"not uploaded yet");
+        put("coinbase/2026/01/02/03-0.jsonl.zst", b""); // the cutoff hour: kept
+        put("binance/2026/01/02/01-0.jsonl.zst", b""); // old marker
+        put("binance/2026/01/02/notes.txt", b""); // not a segment: kept
+        assert_eq!(sweep_markers(root, "2026/01/02/03").unwrap(), 3);
+        let mut left: Vec<String> = Vec::new();
+        for e in ["coinbase/2026/01/01", "coinbase/2026/01/02", "binance/2026/01/02"] {
+            if let Ok(d) = fs::read_dir(root.join(e)) {
+                left.extend(d.map(|f| format!("{e}/{}", f.unwrap().file_name().to_string_lossy())));
+            }
+        }
+        left.sort();
+        assert_eq!(
+            left,
+            ["binance/2026/01/02/notes.txt", "coinbase/2026/01/02/02-1.jsonl.zst", "coinbase/2026/01/02/03-0.jsonl.zst"],
+            "only old markers go"
+        );
+        assert!(!root.join("coinbase/2026/01/01").exists(), "an emptied day goes too");
+        assert!(root.join("coinbase/2026/01").exists(), "months stay");
+        assert_eq!(sweep_markers(&root.join("missing"), "2026/01/02/03").unwrap(), 0);
     }
 }

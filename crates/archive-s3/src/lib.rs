@@ -5,9 +5,10 @@
 //! (`marketpipe_capture::ArchiveWriter`); with an S3 archive configured that
 //! directory is the **spool**: [`Uploader`] uploads each *closed* segment
 //! under the key `<prefix>/<exchange>/YYYY/MM/DD/HH-<n>.jsonl.zst` (the
-//! segment's path relative to the spool) with a create-only put, and removes
-//! the local file once S3 has confirmed it. An outage only makes the spool
-//! grow: uploads are retried with backoff for as long as it takes.
+//! segment's path relative to the spool) with a create-only put, and
+//! truncates the local file to an empty marker once S3 has confirmed it.
+//! An outage only makes the spool grow: uploads are retried with backoff for
+//! as long as it takes.
 //!
 //! [`S3Archive`] is the bucket-and-prefix client both sides use; its
 //! [`S3Archive::list_segments`] and [`S3Archive::download`] read segments
@@ -26,7 +27,7 @@ mod uploader;
 mod url;
 
 pub use archive::{PutOutcome, RemoteSegment, S3Archive, S3Options};
-pub use layout::{compare_keys, is_segment_path, relative_segment_path, scan_spool, SpooledSegment};
+pub use layout::{compare_keys, hour_path, is_segment_path, relative_segment_path, scan_spool, sweep_markers, SpooledSegment};
 /// The `object_store` crate, for callers that configure the client themselves
 /// ([`S3Archive::with_builder`]).
 pub use object_store;

@@ -1,5 +1,5 @@
 //! The uploader: closed segments from the local spool to S3, confirmed one
-//! by one, and only then removed.
+//! by one, and only then emptied (truncated to a marker).
 //!
 //! Which segments are closed: everything in the spool when the uploader
 //! starts (the process that wrote them has ended; the archive writer of
@@ -15,11 +15,15 @@
 //! the endpoint is down for every segment alike, and one segment in memory
 //! bounds what the uploader holds.
 //!
-//! A confirmed segment's file is removed rather than moved to an
-//! `uploaded/` folder: S3 now holds the archive, a second local copy would
-//! fill the disk and need a retention policy of its own, and a confirmed
-//! upload is idempotent to redo (create-only put, same bytes) should a
-//! removal fail.
+//! A confirmed segment's file is truncated to an empty marker rather than
+//! kept or moved to an `uploaded/` folder: S3 now holds the archive, and a
+//! second local copy would fill the disk and need a retention policy of its
+//! own. It is not simply removed because the archive writer picks a new
+//! segment's `<n>` by which files exist: after a restart within the hour it
+//! would reuse an uploaded number, whose key S3 already holds. Markers of
+//! hours the writer can no longer open are swept ([`crate::sweep_markers`]).
+//! A confirmed upload is idempotent to redo (create-only put, same bytes)
+//! should a truncation fail.
 
 use std::{
     cmp::Ordering,
@@ -39,7 +43,17 @@ use tokio::{
     time::{timeout, Instant},
 };
 
-use crate::{compare_keys, metrics as m, relative_segment_path, scan_spool, Error, PutOutcome, S3Archive, SpooledSegment};
+use crate::{
+    compare_keys, hour_path, metrics as m, relative_segment_path, scan_spool, sweep_markers, Error, PutOutcome, S3Archive, SpooledSegment,
+};
+
+/// Markers of uploaded segments are kept this long past their hour: the
+/// archive writer opens segments in the current hour only, and this
+/// covers a wall clock that steps back a little.
+const MARKER_KEEP: Duration = Duration::from_secs(2 * 3600);
+
+/// How often old markers are swept while uploading.
+const SWEEP_EVERY: Duration = Duration::from_secs(600);
 
 /// How the uploader paces itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,10 +168,13 @@ impl Uploader {
     /// uploading to `archive` on the current Tokio runtime.
     pub async fn start(archive: S3Archive, spool: PathBuf, config: UploaderConfig) -> Result<Uploader, Error> {
         let root = spool.clone();
-        let found = tokio::task::spawn_blocking(move || scan_spool(&root))
-            .await
-            .map_err(|e| Error::Io { path: spool.clone(), source: std::io::Error::other(e) })?
-            .map_err(|source| Error::Io { path: spool.clone(), source })?;
+        let found = tokio::task::spawn_blocking(move || {
+            sweep(&root);
+            scan_spool(&root)
+        })
+        .await
+        .map_err(|e| Error::Io { path: spool.clone(), source: std::io::Error::other(e) })?
+        .map_err(|source| Error::Io { path: spool.clone(), source })?;
         if !found.is_empty() {
             let bytes: u64 = found.iter().map(|s| s.size).sum();
             tracing::info!(segments = found.len(), bytes, spool = %spool.display(), "archive segments left by an earlier run; uploading them");
@@ -165,7 +182,15 @@ impl Uploader {
         let shared = Arc::new(Shared { root: spool, inbox: Mutex::new(Vec::new()), wake: Notify::new(), counters: Counters::default() });
         let pending: BTreeMap<Key, Item> = found.into_iter().map(|s| (Key(s.relative.clone()), Item::new(s))).collect();
         let (stop, stopping) = watch::channel(None);
-        let task = Task { archive, config, shared: shared.clone(), pending, conflicted: BTreeMap::new(), rng: seeded_rng() };
+        let task = Task {
+            archive,
+            config,
+            shared: shared.clone(),
+            pending,
+            conflicted: BTreeMap::new(),
+            rng: seeded_rng(),
+            last_sweep: Instant::now(),
+        };
         let task = tokio::spawn(task.run(stopping));
         Ok(Uploader { shared, stop, task: Some(task) })
     }
@@ -288,11 +313,17 @@ struct Task {
     /// retried by this process (the next start tries, and reports, again).
     conflicted: BTreeMap<Key, Item>,
     rng: SmallRng,
+    last_sweep: Instant,
 }
 
 impl Task {
     async fn run(mut self, mut stop: watch::Receiver<Option<Instant>>) -> FlushReport {
-        self.check().await;
+        // A flush requested meanwhile goes ahead at once (and makes the
+        // check moot: the uploads will tell).
+        tokio::select! {
+            () = self.check() => {}
+            _ = stop.changed() => {}
+        }
         let mut uploaded_in_flush = 0u64;
         loop {
             self.take_inbox();
@@ -326,6 +357,12 @@ impl Task {
                 Attempt::Confirmed(outcome) => {
                     self.pending.remove(&key);
                     self.confirmed(&item.segment, outcome);
+                    if self.last_sweep.elapsed() >= SWEEP_EVERY {
+                        self.last_sweep = Instant::now();
+                        let root = self.shared.root.clone();
+                        // Off the runtime: it walks the spool.
+                        let _ = tokio::task::spawn_blocking(move || sweep(&root)).await;
+                    }
                     if deadline.is_some() {
                         uploaded_in_flush += 1;
                     }
@@ -394,7 +431,7 @@ impl Task {
         }
     }
 
-    /// Counts a confirmed segment and removes its local file.
+    /// Counts a confirmed segment and truncates its local file to a marker.
     fn confirmed(&self, segment: &SpooledSegment, outcome: PutOutcome) {
         let c = &self.shared.counters;
         self.count(&c.uploaded, m::UPLOADS, 1);
@@ -404,10 +441,10 @@ impl Task {
         }
         let key = self.archive.url().key(&segment.relative);
         tracing::info!(%key, bytes = segment.size, already_present = outcome == PutOutcome::AlreadyPresent, "archive segment uploaded");
-        if let Err(e) = std::fs::remove_file(&segment.path) {
+        if let Err(e) = std::fs::OpenOptions::new().write(true).open(&segment.path).and_then(|f| f.set_len(0)) {
             // Harmless: the next start uploads it again, finds it identical
-            // and tries the removal again.
-            tracing::warn!(path = %segment.path.display(), error = %e, "uploaded archive segment could not be removed from the spool");
+            // and tries again.
+            tracing::warn!(path = %segment.path.display(), error = %e, "uploaded archive segment could not be truncated in the spool");
         }
     }
 
@@ -425,6 +462,8 @@ impl Task {
                 continue;
             };
             let size = match std::fs::metadata(&path) {
+                // Nothing was written to it: nothing to upload.
+                Ok(meta) if meta.len() == 0 => continue,
                 Ok(meta) => meta.len(),
                 Err(e) => {
                     tracing::warn!(path = %path.display(), error = %e, "closed segment cannot be read; not uploaded");
@@ -467,6 +506,18 @@ impl Task {
             remaining: remaining.iter().map(|i| i.segment.path.clone()).collect(),
             conflicts: self.conflicted.len(),
         }
+    }
+}
+
+/// Sweeps the markers of hours before [`MARKER_KEEP`] ago (best effort: a
+/// failure leaves a few empty files, logged).
+fn sweep(root: &Path) {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let cutoff = hour_path(now.saturating_sub(MARKER_KEEP).as_secs() as i64);
+    match sweep_markers(root, &cutoff) {
+        Ok(0) => {}
+        Ok(n) => tracing::debug!(markers = n, spool = %root.display(), "swept markers of uploaded segments"),
+        Err(e) => tracing::warn!(spool = %root.display(), error = %e, "cannot sweep markers of uploaded segments"),
     }
 }
 

@@ -141,6 +141,8 @@ async fn closed_segments_are_uploaded_under_their_keys_and_leave_the_spool() {
     assert!(closed_now >= 3, "{closed_now} segments closed");
     wait_for(Duration::from_secs(20), "the closed segments to be uploaded", || stats_of(&uploader).uploaded == closed_now as u64).await;
     let coinbase_closed = closed.lock().unwrap().keys().filter(|k| k.starts_with("coinbase/")).count();
+    // Flushed, so the open segments have bytes on disk (an empty file is a marker).
+    w.flush().unwrap();
     let open: Vec<String> = scan_spool(spool.path()).unwrap().into_iter().map(|s| s.relative).collect();
     let expected_open = ["binance/2026/01/02/04-0.jsonl.zst".to_owned(), format!("coinbase/2026/01/02/03-{coinbase_closed}.jsonl.zst")];
     assert_eq!(open, expected_open, "only the open segments stay in the spool");
@@ -160,7 +162,7 @@ async fn closed_segments_are_uploaded_under_their_keys_and_leave_the_spool() {
     for (relative, bytes) in &all {
         assert_eq!(&archive.get_bytes(&format!("prod/eu/{relative}")).await.unwrap(), bytes, "{relative} uploaded byte for byte");
     }
-    assert!(scan_spool(spool.path()).unwrap().is_empty(), "the spool is empty");
+    assert!(scan_spool(spool.path()).unwrap().is_empty(), "nothing left to upload in the spool");
     let stats = uploader.stats();
     assert_eq!((stats.spooled_segments, stats.conflicts, stats.already_present), (0, 0, 0), "{stats:?}");
     assert_eq!(stats.uploaded_bytes, all.values().map(|b| b.len() as u64).sum::<u64>());
@@ -189,9 +191,44 @@ async fn a_retry_after_the_object_exists_is_harmless() {
     wait_for(Duration::from_secs(20), "the segment to be confirmed", || uploader.stats().uploaded == 1).await;
     let stats = uploader.stats();
     assert_eq!((stats.already_present, stats.conflicts, stats.failures), (1, 0, 0), "{stats:?}");
-    assert!(scan_spool(spool.path()).unwrap().is_empty(), "confirmed, so removed");
+    assert!(scan_spool(spool.path()).unwrap().is_empty(), "confirmed, so emptied to a marker");
     assert_eq!(archive.get_bytes(&url.key(relative)).await.unwrap(), bytes);
     assert!(uploader.shutdown(Duration::from_secs(1)).await.remaining.is_empty());
+}
+
+#[tokio::test]
+async fn a_restart_in_the_same_hour_never_reuses_an_uploaded_number() {
+    let Some(endpoint) = endpoint() else { return };
+    let bucket = bucket("restart");
+    create_bucket(&endpoint, &bucket);
+    let url = S3Url::parse(&format!("s3://{bucket}/r")).unwrap();
+    let spool = tempfile::tempdir().unwrap();
+    // The current hour: markers of earlier hours are swept at start, as the
+    // writer can no longer open segments there.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let t = Timestamp(now.as_nanos() as i64);
+    let mut keys_seen = Vec::new();
+    for run in 0..2 {
+        let uploader = Uploader::start(client(&endpoint, &url), spool.path().to_path_buf(), fast_config()).await.unwrap();
+        let (mut w, closed) = writer(spool.path(), &uploader, 1 << 20);
+        w.write(Timestamp(t.0 + run), "binance", OutRecord::Ws { conn: 1, data: &frame(run as usize) }).unwrap();
+        w.close().unwrap();
+        keys_seen.extend(closed.lock().unwrap().keys().cloned());
+        let report = uploader.shutdown(Duration::from_secs(10)).await;
+        assert!(report.remaining.is_empty(), "run {run}: {report:?}");
+    }
+    let hour = marketpipe_archive_s3::hour_path(now.as_secs() as i64);
+    let expected = [format!("binance/{hour}-0.jsonl.zst"), format!("binance/{hour}-1.jsonl.zst")];
+    assert_eq!(keys_seen, expected, "the second run took the next number: the first left a marker");
+    assert_eq!(keys(&client(&endpoint, &url)).await, expected.clone().map(|k| format!("r/{k}")));
+    assert_eq!(std::fs::metadata(spool.path().join(&expected[0])).unwrap().len(), 0, "an empty marker");
+
+    // Markers of hours the writer cannot open any more are swept at start.
+    write_file(&spool.path().join("binance/2020/01/01/00-0.jsonl.zst"), b"");
+    let uploader = Uploader::start(client(&endpoint, &url), spool.path().to_path_buf(), fast_config()).await.unwrap();
+    assert!(!spool.path().join("binance/2020/01/01").exists());
+    assert!(spool.path().join(&expected[1]).exists(), "this hour's markers stay");
+    assert_eq!(uploader.stats().spooled_segments, 0);
 }
 
 #[tokio::test]
