@@ -2,7 +2,7 @@
 # marketpipe's whole test suite: formatting, lints, unit/property/golden tests and the
 # end-to-end tests (replay -> SQLite -> HTTP API, checked by an independent Python model),
 # and the distributed mode's tests against real servers this script starts: PostgreSQL
-# (a throwaway cluster) and a Kafka-protocol broker (tansu).
+# (a throwaway cluster), a Kafka-protocol broker (tansu) and S3 (moto).
 # The README's test command and .ci/run both call this. Safe to run again and again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,6 +57,8 @@ service() { # name, env var
 }
 service postgres MARKETPIPE_TEST_POSTGRES_URL
 service kafka MARKETPIPE_TEST_KAFKA_URL
+# moto, for the S3 archive's tests (they build their clients from this URL and dummy keys).
+service s3 MARKETPIPE_TEST_S3_ENDPOINT
 
 step "cargo test"
 cargo test --workspace --all-features --locked

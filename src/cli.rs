@@ -95,7 +95,9 @@ pub struct EngineArgs {
 /// `marketpipe replay`.
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
-    /// Capture files (`.jsonl` or `.jsonl.zst`), replayed in the order given.
+    /// Capture files (`.jsonl` or `.jsonl.zst`) or `s3://bucket/prefix` URLs
+    /// (every archive segment under the prefix, in exchange, time and
+    /// sequence order), replayed in the order given.
     #[arg(required = true, value_name = "CAPTURE")]
     pub captures: Vec<PathBuf>,
     #[command(flatten)]
@@ -263,6 +265,11 @@ pub struct PipelineArgs {
     pub listen: Option<SocketAddr>,
     #[command(flatten)]
     pub engine: EngineArgs,
+    /// Also archive to S3-compatible storage, `s3://bucket/prefix`: closed segments are
+    /// uploaded from DIR/archive (the spool), then truncated there to empty markers.
+    /// Endpoint and credentials come from the AWS_* environment variables.
+    #[arg(long = "archive", env = "MARKETPIPE_ARCHIVE", value_name = "URL")]
+    pub archive_url: Option<String>,
     /// Do not write the raw archive (by default everything received is kept under DIR/archive).
     #[arg(long, env = "MARKETPIPE_NO_ARCHIVE")]
     pub no_archive: bool,

@@ -68,6 +68,8 @@ pub struct ArchiveFile {
     pub enabled: Option<bool>,
     /// Segment size cap in bytes before rotation (default 256 MiB).
     pub max_segment_bytes: Option<u64>,
+    /// Upload closed segments to `s3://bucket/prefix` (the local archive is the spool).
+    pub url: Option<String>,
 }
 
 /// `[engine]` in the config file.

@@ -4,6 +4,7 @@
 //! together (config → components) and owns the process concerns: logging,
 //! exit codes, signals. `anyhow` is used here and only here.
 
+mod archive_s3;
 mod cli;
 mod commands;
 mod config;

@@ -37,6 +37,39 @@ const BATCH_RECORDS: u64 = 2048;
 /// the reader back instead of growing memory).
 const BATCHES_IN_FLIGHT: usize = 4;
 
+/// One capture to replay: a local file, or a remote object (an S3 archive
+/// segment) fetched only when its turn comes.
+pub struct Capture {
+    name: PathBuf,
+    size: u64,
+    fetch: Option<Fetch>,
+}
+
+/// Opens a remote capture (downloads it first).
+type Fetch = Box<dyn Fn() -> Result<CaptureReader> + Send + Sync>;
+
+impl Capture {
+    /// A local capture file.
+    pub fn file(path: PathBuf) -> Capture {
+        let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+        Capture { name: path, size, fetch: None }
+    }
+
+    /// A remote capture named `name` (a URL), `size` bytes, opened by `fetch`.
+    // Only S3 makes remote captures.
+    #[cfg_attr(not(feature = "s3"), allow(dead_code))]
+    pub fn remote(name: String, size: u64, fetch: impl Fn() -> Result<CaptureReader> + Send + Sync + 'static) -> Capture {
+        Capture { name: PathBuf::from(name), size, fetch: Some(Box::new(fetch)) }
+    }
+
+    fn open(&self) -> Result<CaptureReader> {
+        match &self.fetch {
+            Some(fetch) => fetch(),
+            None => CaptureReader::open(&self.name).with_context(|| format!("cannot open capture {}", self.name.display())),
+        }
+    }
+}
+
 /// One hand-off: ops in capture order, and how many records they came from.
 struct Batch {
     ops: Vec<EngineOp>,
@@ -46,7 +79,7 @@ struct Batch {
 /// What a replay did, for the summary.
 #[derive(Debug)]
 pub struct ReplaySummary {
-    /// Files replayed.
+    /// Files (and object URLs) replayed.
     pub files: Vec<PathBuf>,
     /// Ingest counters.
     pub ingest: IngestCounters,
@@ -79,12 +112,12 @@ pub struct WrittenCounts {
 
 /// Replays `files` in order into the store at `data_dir`, on two threads
 /// unless `single_thread`.
-pub fn run(files: &[PathBuf], data_dir: &Path, config: EngineConfig, progress: bool, single_thread: bool) -> Result<ReplaySummary> {
+pub fn run(files: &[Capture], data_dir: &Path, config: EngineConfig, progress: bool, single_thread: bool) -> Result<ReplaySummary> {
     let started = Instant::now();
     let store = SqliteStore::open(data_dir).with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
     let mut engine = Engine::new(config).context("invalid engine settings")?;
     let mut sink = Sink { store, output: EngineOutput::default(), batch: WriteBatch::default(), written: WrittenCounts::default() };
-    let total_bytes: u64 = files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
+    let total_bytes: u64 = files.iter().map(|f| f.size).sum();
     let bar = progress_bar(progress, total_bytes);
 
     let decoded = if single_thread {
@@ -144,7 +177,7 @@ pub fn run(files: &[PathBuf], data_dir: &Path, config: EngineConfig, progress: b
         bar.finish_and_clear();
     }
     Ok(ReplaySummary {
-        files: files.to_vec(),
+        files: files.iter().map(|f| f.name.clone()).collect(),
         ingest: decoded.counters,
         engine: engine.counters().clone(),
         written: sink.written,
@@ -163,7 +196,7 @@ struct Decoded {
 /// every [`BATCH_RECORDS`] records and at the end; stops early when `flush`
 /// returns `false`.
 fn decode<E: EngineSink>(
-    files: &[PathBuf],
+    files: &[Capture],
     bar: Option<&ProgressBar>,
     out: &mut E,
     mut flush: impl FnMut(&mut E, u64) -> bool,
@@ -173,15 +206,15 @@ fn decode<E: EngineSink>(
     let mut done_bytes = 0u64;
     let mut pending = 0u64;
     'files: for file in files {
-        let mut reader = CaptureReader::open(file).with_context(|| format!("cannot open capture {}", file.display()))?;
+        let mut reader = file.open()?;
         loop {
             match reader.next_line() {
                 Ok(Some(line)) => ingest.line(line, out),
                 Ok(None) => break,
                 Err(e) => {
                     // A segment cut off by a crash: keep everything before the cut.
-                    tracing::warn!(file = %file.display(), error = %e, "capture ends in a read error; records before it were replayed");
-                    read_errors.push((file.clone(), e.to_string()));
+                    tracing::warn!(file = %file.name.display(), error = %e, "capture ends in a read error; records before it were replayed");
+                    read_errors.push((file.name.clone(), e.to_string()));
                     break;
                 }
             }

@@ -34,11 +34,17 @@ fn live_settings(args: &PipelineArgs, file: &FileConfig, feeds: Vec<FeedSettings
         anyhow::ensure!(bytes > 0, "archive.max_segment_bytes must be positive");
         archive.max_segment_bytes = bytes;
     }
+    let archive_upload = args.archive_url.clone().or_else(|| file.archive.url.clone());
+    if let Some(url) = &archive_upload {
+        crate::archive_s3::check_url(url)?;
+        anyhow::ensure!(archive_enabled, "--archive {url} uploads the local archive, which --no-archive turns off");
+    }
     Ok(LiveSettings {
         data_dir,
         listen: file.listen(args.listen),
         engine: file.engine(&args.engine)?,
         archive: archive_enabled.then_some(archive),
+        archive_upload,
         feeds,
         bus: args.bus.clone(),
         ingest_only: false,

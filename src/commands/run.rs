@@ -79,6 +79,7 @@ mod tests {
                     mid_ma_window: None,
                     book_depth: None,
                 },
+                archive_url: None,
                 no_archive: false,
                 bus: marketpipe_bus::BusUrl::Memory,
                 store: None,

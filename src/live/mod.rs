@@ -77,6 +77,9 @@ pub struct LiveSettings {
     pub engine: EngineConfig,
     /// The raw archive, or `None` to keep none.
     pub archive: Option<ArchiveConfig>,
+    /// Where closed archive segments are uploaded (`s3://bucket/prefix`);
+    /// the local archive is then the spool they wait in.
+    pub archive_upload: Option<String>,
     /// The exchanges.
     pub feeds: Vec<FeedSettings>,
     /// Where decoded events go: `memory://` (the engine and the store in
@@ -133,7 +136,14 @@ pub async fn run(settings: LiveSettings, shutdown: impl Future<Output = ()>, on_
     marketpipe_live::install_crypto_provider();
     let metrics = telemetry::install()?;
     std::fs::create_dir_all(&settings.data_dir).with_context(|| format!("cannot create data directory {}", settings.data_dir.display()))?;
-    let archive = settings.archive.map(|config| ArchiveWriter::new(settings.data_dir.join("archive"), config));
+    let archive_root = settings.data_dir.join("archive");
+    // Started before the archive writer opens anything: whatever the
+    // uploader finds in the spool now was closed by an earlier run.
+    let uploader = match &settings.archive_upload {
+        Some(url) => Some(crate::archive_s3::start_uploader(url, &archive_root).await?),
+        None => None,
+    };
+    let archive = settings.archive.map(|config| crate::archive_s3::hook(ArchiveWriter::new(archive_root, config), uploader.as_ref()));
 
     // The API first: a port in use should fail before any connection is made.
     let listener = tokio::net::TcpListener::bind(settings.listen).await.with_context(|| format!("cannot listen on {}", settings.listen))?;
@@ -261,6 +271,9 @@ pub async fn run(settings: LiveSettings, shutdown: impl Future<Output = ()>, on_
             Err(_) => tracing::warn!("the process role did not stop in time"),
         }
     }
+    // The archive is closed: upload what is spooled in the time left,
+    // keeping half a second for the API. The rest waits for the next start.
+    crate::archive_s3::finish(uploader, SHUTDOWN_BUDGET.saturating_sub(started.elapsed() + Duration::from_millis(500))).await;
     let _ = api_stop.send(());
     let left = SHUTDOWN_BUDGET.saturating_sub(started.elapsed()).max(Duration::from_millis(200));
     match timeout(left, api).await {

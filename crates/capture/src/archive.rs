@@ -50,8 +50,9 @@ struct Segment {
     hour: i64,
     /// Sequence number within the hour of the current (or next) segment.
     n: u32,
-    /// The open segment; `None` until the next write opens one.
+    /// The open segment and its path; `None` until the next write opens one.
     writer: Option<CaptureWriter>,
+    path: PathBuf,
 }
 
 /// Writes the raw archive: one open zstd segment per exchange, rotated hourly
@@ -66,6 +67,9 @@ struct Segment {
 ///
 /// Dropping the writer finishes its segments on a best-effort basis; call
 /// [`ArchiveWriter::close`] to see errors.
+///
+/// [`ArchiveWriter::on_segment_closed`] tells another component (the S3
+/// uploader) which segments are complete and will not be written again.
 pub struct ArchiveWriter {
     root: PathBuf,
     config: ArchiveConfig,
@@ -73,13 +77,28 @@ pub struct ArchiveWriter {
     segments: Vec<Segment>,
     bytes_written: u64,
     segments_opened: u64,
+    on_closed: Option<ClosedHook>,
 }
+
+/// Called with the path of each segment the writer is done with.
+type ClosedHook = Box<dyn FnMut(&Path) + Send>;
 
 impl ArchiveWriter {
     /// An archive under `root` (typically `DATA_DIR/archive`). Nothing is
     /// created until the first write.
     pub fn new(root: PathBuf, config: ArchiveConfig) -> ArchiveWriter {
-        ArchiveWriter { root, config, segments: Vec::new(), bytes_written: 0, segments_opened: 0 }
+        ArchiveWriter { root, config, segments: Vec::new(), bytes_written: 0, segments_opened: 0, on_closed: None }
+    }
+
+    /// Calls `hook` with the path of every segment this writer closes
+    /// (rotated, closed by [`ArchiveWriter::close_all`] or on drop, or
+    /// abandoned after an error), once the file is finished and will never
+    /// be written again: from then on another component may read, upload
+    /// or remove it. The hook runs on the writer's thread, so it must be
+    /// quick and must not block (queue the path and return).
+    pub fn on_segment_closed(mut self, hook: impl FnMut(&Path) + Send + 'static) -> ArchiveWriter {
+        self.on_closed = Some(Box::new(hook));
+        self
     }
 
     /// Appends one record to `exchange`'s segment for the hour of `recv`,
@@ -102,7 +121,7 @@ impl ArchiveWriter {
             Some(i) => i,
             None => {
                 validate_exchange(exchange)?;
-                self.segments.push(Segment { exchange: exchange.to_owned(), hour, n: 0, writer: None });
+                self.segments.push(Segment { exchange: exchange.to_owned(), hour, n: 0, writer: None, path: PathBuf::new() });
                 self.segments.len() - 1
             }
         };
@@ -120,14 +139,15 @@ impl ArchiveWriter {
                 seg.n += 1;
             }
             if let Some(w) = old {
-                w.finish()?;
+                finish(w, &seg.path, &mut self.on_closed)?;
             }
         }
         let writer = match &mut seg.writer {
             Some(w) => w,
             slot @ None => {
-                let (n, w) = create_segment(&self.root, exchange, seg.hour, seg.n, self.config.zstd_level)?;
+                let (n, path, w) = create_segment(&self.root, exchange, seg.hour, seg.n, self.config.zstd_level)?;
                 seg.n = n;
+                seg.path = path;
                 self.segments_opened += 1;
                 slot.insert(w)
             }
@@ -139,7 +159,7 @@ impl ArchiveWriter {
                 Ok(())
             }
             Err(e) => {
-                abandon(seg);
+                abandon(seg, &mut self.on_closed);
                 Err(e)
             }
         }
@@ -154,7 +174,7 @@ impl ArchiveWriter {
         for seg in &mut self.segments {
             let Some(w) = &mut seg.writer else { continue };
             if let Err(e) = w.flush() {
-                abandon(seg);
+                abandon(seg, &mut self.on_closed);
                 first_err.get_or_insert(e);
             }
         }
@@ -170,7 +190,7 @@ impl ArchiveWriter {
             if let Some(w) = seg.writer.take() {
                 // A later write in the same hour must not reuse this number.
                 seg.n += 1;
-                if let Err(e) = w.finish() {
+                if let Err(e) = finish(w, &seg.path, &mut self.on_closed) {
                     first_err.get_or_insert(e);
                 }
             }
@@ -202,11 +222,22 @@ impl Drop for ArchiveWriter {
     }
 }
 
+/// Finishes a segment and reports it closed, even if finishing failed: the
+/// file holds what it holds and will not be written again either way (a
+/// reader gets its complete lines, then the error).
+fn finish(w: CaptureWriter, path: &Path, hook: &mut Option<ClosedHook>) -> io::Result<()> {
+    let result = w.finish();
+    if let Some(hook) = hook {
+        hook(path);
+    }
+    result
+}
+
 /// Gives up on a segment after an I/O error: finishing it may still save
 /// what the encoder buffered; writing more into it would not be trustworthy.
-fn abandon(seg: &mut Segment) {
+fn abandon(seg: &mut Segment, hook: &mut Option<ClosedHook>) {
     if let Some(w) = seg.writer.take() {
-        let _ = w.finish();
+        let _ = finish(w, &seg.path, hook);
     }
     seg.n += 1;
 }
@@ -223,7 +254,7 @@ fn validate_exchange(exchange: &str) -> io::Result<()> {
 /// Creates the first free segment `HH-<n>` with `n >= start`, with
 /// create-new semantics so that an existing segment (from before a restart,
 /// or another writer) is never truncated.
-fn create_segment(root: &Path, exchange: &str, hour: i64, start: u32, level: i32) -> io::Result<(u32, CaptureWriter)> {
+fn create_segment(root: &Path, exchange: &str, hour: i64, start: u32, level: i32) -> io::Result<(u32, PathBuf, CaptureWriter)> {
     let t = Timestamp(hour).utc_parts();
     let dir = root.join(exchange).join(format!("{:04}", t.year)).join(format!("{:02}", t.month)).join(format!("{:02}", t.day));
     fs::create_dir_all(&dir)?;
@@ -232,7 +263,7 @@ fn create_segment(root: &Path, exchange: &str, hour: i64, start: u32, level: i32
     loop {
         let path = dir.join(format!("{hh:02}-{n}.jsonl.zst"));
         match OpenOptions::new().write(true).create_new(true).open(&path) {
-            Ok(file) => return Ok((n, CaptureWriter::from_file(file, Some(level))?)),
+            Ok(file) => return Ok((n, path, CaptureWriter::from_file(file, Some(level))?)),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 n = n.checked_add(1).ok_or_else(|| io::Error::other("archive: segment numbers exhausted"))?;
             }
@@ -361,6 +392,47 @@ mod tests {
     }
 
     #[test]
+    fn closed_segments_are_reported_once_finished_and_never_while_open() {
+        use std::sync::{Arc, Mutex};
+        let dir = tempfile::tempdir().unwrap();
+        let closed = Arc::new(Mutex::new(Vec::<String>::new()));
+        let seen = closed.clone();
+        let root = dir.path().to_path_buf();
+        let config = ArchiveConfig { max_segment_bytes: 100, ..ArchiveConfig::default() };
+        let mut w = ArchiveWriter::new(root.clone(), config).on_segment_closed(move |p: &Path| {
+            // Reported only once finished: the file reads to its end without error.
+            assert!(!read(p).1, "{} is finished when reported", p.display());
+            seen.lock().unwrap().push(p.strip_prefix(&root).unwrap().to_string_lossy().into_owned());
+        });
+        let t = ts("2026-01-02T03:04:05Z");
+        let line = format!(r#"{{"pad":"{}"}}"#, "x".repeat(120));
+        w.write(t, "coinbase", ws(&line)).unwrap();
+        w.write(t, "binance", ws("1")).unwrap();
+        assert!(closed.lock().unwrap().is_empty(), "open segments are not reported");
+        // the size cap rotates coinbase; a new hour rotates binance
+        w.write(t, "coinbase", ws("2")).unwrap();
+        w.write(ts("2026-01-02T04:00:00Z"), "binance", ws("3")).unwrap();
+        assert_eq!(*closed.lock().unwrap(), ["coinbase/2026/01/02/03-0.jsonl.zst", "binance/2026/01/02/03-0.jsonl.zst"]);
+        w.close_all().unwrap();
+        w.write(ts("2026-01-02T04:00:01Z"), "binance", ws("4")).unwrap();
+        drop(w);
+        assert_eq!(
+            *closed.lock().unwrap(),
+            [
+                "coinbase/2026/01/02/03-0.jsonl.zst",
+                "binance/2026/01/02/03-0.jsonl.zst",
+                "coinbase/2026/01/02/03-1.jsonl.zst",
+                "binance/2026/01/02/04-0.jsonl.zst",
+                "binance/2026/01/02/04-1.jsonl.zst",
+            ],
+            "close_all and drop report what they finish"
+        );
+        let mut all = closed.lock().unwrap().clone();
+        all.sort();
+        assert_eq!(all, files(dir.path()), "every segment written is reported exactly once");
+    }
+
+    #[test]
     fn a_restart_in_the_same_hour_never_overwrites() {
         let dir = tempfile::tempdir().unwrap();
         let t = ts("2026-01-02T03:04:05Z");
@@ -441,7 +513,10 @@ mod tests {
     #[test]
     fn a_failed_write_abandons_the_segment_and_the_next_write_opens_a_fresh_one() {
         let dir = tempfile::tempdir().unwrap();
-        let mut w = ArchiveWriter::new(dir.path().to_path_buf(), ArchiveConfig::default());
+        let closed = std::sync::Arc::new(std::sync::Mutex::new(Vec::<PathBuf>::new()));
+        let seen = closed.clone();
+        let mut w = ArchiveWriter::new(dir.path().to_path_buf(), ArchiveConfig::default())
+            .on_segment_closed(move |p: &Path| seen.lock().unwrap().push(p.to_owned()));
         let t = ts("2026-01-02T03:04:05Z");
         w.write(t, "coinbase", ws("1")).unwrap();
         // Swap in a segment whose file rejects writes (opened read-only).
@@ -456,8 +531,11 @@ mod tests {
             big.push(char::from(b'a' + (x >> 59) as u8));
         }
         assert!(w.write(t, "coinbase", ws(&big)).is_err());
+        // the abandoned segment is done with: reported closed
+        assert_eq!(*closed.lock().unwrap(), [dir.path().join("coinbase/2026/01/02/03-0.jsonl.zst")]);
         w.write(t, "coinbase", ws("2")).unwrap();
         w.close().unwrap();
+        assert_eq!(closed.lock().unwrap().len(), 2);
         assert_eq!(files(dir.path()), ["coinbase/2026/01/02/03-0.jsonl.zst", "coinbase/2026/01/02/03-1.jsonl.zst"]);
         let (recs, err) = read(&dir.path().join("coinbase/2026/01/02/03-1.jsonl.zst"));
         assert_eq!((recs.len(), recs[0].2.as_deref(), err), (1, Some("2"), false));
