@@ -5,17 +5,20 @@
 //! PostgreSQL equals the one a plain `replay` of the simulator's capture
 //! produces: nothing lost, nothing counted twice.
 //!
-//! Needs `MARKETPIPE_TEST_KAFKA_URL` and `MARKETPIPE_TEST_POSTGRES_URL`
-//! (scripts/test.sh starts both servers and sets them) and the `kafka`
-//! build feature.
+//! `ingest` archives to S3 as it goes, and a replay of that S3 archive gives
+//! the same candles too.
+//!
+//! Needs `MARKETPIPE_TEST_KAFKA_URL`, `MARKETPIPE_TEST_POSTGRES_URL` and
+//! `MARKETPIPE_TEST_S3_ENDPOINT` (scripts/test.sh starts the three servers
+//! and sets them) and the `kafka` and `s3` build features.
 
-#![cfg(feature = "kafka")]
+#![cfg(all(feature = "kafka", feature = "s3"))]
 
 mod support;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use support::{bin, last_word, run, word_after, Proc};
+use support::{bin, bin_s3, create_bucket, last_word, run, word_after, Proc};
 
 const INTERVALS: &str = "1s,1m,1h,1d";
 
@@ -83,6 +86,8 @@ fn process(kafka: &str, store: &str, group: &str, prefix: &str) -> Proc {
 fn a_killed_member_and_a_restarted_database_lose_nothing_and_count_nothing_twice() {
     let kafka = env_url("MARKETPIPE_TEST_KAFKA_URL", "scripts/services/kafka.sh");
     let postgres = env_url("MARKETPIPE_TEST_POSTGRES_URL", "scripts/services/postgres.sh");
+    let s3 = env_url("MARKETPIPE_TEST_S3_ENDPOINT", "scripts/services/s3.sh");
+    let archive = format!("s3://{}/ingest", create_bucket(&s3, "distributed"));
     let unique = format!("{}_{}", std::process::id(), SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis());
     // A schema, topics and a group of this run's own: the servers may be shared.
     let sep = if postgres.contains('?') { '&' } else { '?' };
@@ -105,8 +110,9 @@ fn a_killed_member_and_a_restarted_database_lose_nothing_and_count_nothing_twice
     let mut a = process(&kafka, &store, &group, &prefix);
     let mut b = process(&kafka, &store, &group, &prefix);
     let mut ingest = Proc::spawn(
-        bin()
-            .args(["ingest", "--bus", &kafka, "--topic-prefix", &prefix, "--exchange", "coinbase", "--products", &products])
+        bin_s3(&s3)
+            .args(["ingest", "--bus", &kafka, "--topic-prefix", &prefix, "--archive", &archive])
+            .args(["--exchange", "coinbase", "--products", &products])
             .args(["--ws-url", &ws, "--rest-url", &rest, "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir.path().join("ingest")),
     );
@@ -144,4 +150,10 @@ fn a_killed_member_and_a_restarted_database_lose_nothing_and_count_nothing_twice
     let count = |rows: &[serde_json::Value]| rows.iter().map(|r| r["candles"].as_array().map_or(0, Vec::len)).sum::<usize>();
     assert!(count(&expected) > 30, "{} candles", count(&expected));
     assert_eq!(stored, expected, "candles in PostgreSQL differ from a replay of the capture");
+
+    // The raw archive ingest uploaded replays to the same candles.
+    let from_s3 = dir.path().join("from-s3");
+    run(bin_s3(&s3).arg("replay").arg(&archive).arg("--data-dir").arg(&from_s3).args(["--intervals", INTERVALS]));
+    let replayed = candle_rows(&["--data-dir", from_s3.to_str().unwrap()], &products);
+    assert_eq!(replayed, expected, "a replay of the S3 archive differs from a replay of the capture");
 }

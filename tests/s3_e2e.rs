@@ -11,8 +11,7 @@
 mod support;
 
 use std::{
-    io::{BufRead, BufReader, Read, Write},
-    net::TcpStream,
+    io::{BufRead, BufReader},
     path::{Path, PathBuf},
     process::{Command, Stdio},
     time::{Duration, Instant},
@@ -20,7 +19,7 @@ use std::{
 
 use marketpipe_archive_s3::{object_store::aws::AmazonS3Builder, scan_spool, S3Archive, S3Options, S3Url, Uploader, UploaderConfig};
 use marketpipe_capture::{parse_record, ArchiveConfig, ArchiveWriter, CaptureReader, Line, OutRecord, RecordKind};
-use support::{bin, run};
+use support::{bin, bin_s3, create_bucket, run};
 
 /// Candle columns compared (`final` and `revision` depend on when the wall
 /// clock closed a window).
@@ -37,18 +36,6 @@ fn endpoint() -> Option<String> {
     }
 }
 
-/// The binary with the AWS environment pointing at `endpoint` (moto takes
-/// any credentials).
-fn bin_s3(endpoint: &str) -> Command {
-    let mut c = bin();
-    c.env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_ACCESS_KEY_ID", "marketpipe-test")
-        .env("AWS_SECRET_ACCESS_KEY", "marketpipe-test")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ALLOW_HTTP", "true");
-    c
-}
-
 fn client(endpoint: &str, url: &str) -> S3Archive {
     let builder = AmazonS3Builder::new()
         .with_endpoint(endpoint)
@@ -57,20 +44,6 @@ fn client(endpoint: &str, url: &str) -> S3Archive {
         .with_access_key_id("marketpipe-test")
         .with_secret_access_key("marketpipe-test");
     S3Archive::with_builder(&S3Url::parse(url).unwrap(), builder, S3Options::default()).unwrap()
-}
-
-/// Creates a bucket unique to this process with a plain HTTP PUT (moto
-/// needs no signature for it).
-fn create_bucket(endpoint: &str, name: &str) -> String {
-    let bucket = format!("mp-e2e-{}-{name}", std::process::id());
-    let addr = endpoint.trim_start_matches("http://");
-    let mut s = TcpStream::connect(addr).expect("connect to moto");
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "PUT /{bucket} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
-    let mut resp = String::new();
-    let _ = s.read_to_string(&mut resp);
-    assert!(resp.starts_with("HTTP/1.1 200"), "create bucket {bucket}: {resp}");
-    bucket
 }
 
 fn candles(data_dir: &Path) -> Vec<Vec<String>> {

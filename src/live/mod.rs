@@ -168,7 +168,7 @@ pub async fn run(settings: LiveSettings, shutdown: impl Future<Output = ()>, on_
             let store = crate::stores::open(settings.store.as_deref(), &settings.data_dir, true).await?;
             let app = router(store.clone(), ApiConfig::default()).merge(metrics_route);
             let output = bus_output(brokers, &settings.topic_prefix).await?;
-            process = Some(spawn_process(kafka_settings(brokers, &settings.topic_prefix), &settings.engine, store, process_stopping));
+            process = Some(spawn_process(brokers, &settings.topic_prefix, &settings.engine, store, process_stopping));
             (app, output)
         }
     };
@@ -296,22 +296,20 @@ fn kafka_settings(brokers: &str, topic_prefix: &str) -> marketpipe_bus::kafka::K
     marketpipe_bus::kafka::KafkaSettings { topic_prefix: topic_prefix.to_owned(), ..marketpipe_bus::kafka::KafkaSettings::new(brokers) }
 }
 
-/// Without Kafka support there are no Kafka settings.
-#[cfg(not(feature = "kafka"))]
-type KafkaSettings = ();
-
-#[cfg(not(feature = "kafka"))]
-fn kafka_settings(_: &str, _: &str) -> KafkaSettings {}
-
 /// The process role, in this process.
 #[cfg(feature = "kafka")]
 fn spawn_process(
-    kafka: marketpipe_bus::kafka::KafkaSettings,
+    brokers: &str,
+    topic_prefix: &str,
     engine: &marketpipe_engine::EngineConfig,
     store: Arc<dyn crate::stores::Store>,
     stop: oneshot::Receiver<()>,
 ) -> tokio::task::JoinHandle<Result<()>> {
-    let settings = crate::process::ProcessSettings { kafka, group: crate::process::DEFAULT_GROUP.to_owned(), engine: engine.clone() };
+    let settings = crate::process::ProcessSettings {
+        kafka: kafka_settings(brokers, topic_prefix),
+        group: crate::process::DEFAULT_GROUP.to_owned(),
+        engine: engine.clone(),
+    };
     tokio::spawn(crate::process::run(settings, store, async {
         let _ = stop.await;
     }))
@@ -319,7 +317,8 @@ fn spawn_process(
 
 #[cfg(not(feature = "kafka"))]
 fn spawn_process(
-    _: KafkaSettings,
+    _: &str,
+    _: &str,
     _: &marketpipe_engine::EngineConfig,
     _: Arc<dyn crate::stores::Store>,
     _: oneshot::Receiver<()>,

@@ -206,3 +206,29 @@ pub fn word_after(line: &str, key: &str) -> Option<String> {
     words.by_ref().find(|w| *w == key)?;
     words.next().map(str::to_owned)
 }
+
+/// The binary with the AWS environment pointing at `endpoint` (moto takes
+/// any credentials).
+pub fn bin_s3(endpoint: &str) -> Command {
+    let mut c = bin();
+    c.env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_ACCESS_KEY_ID", "marketpipe-test")
+        .env("AWS_SECRET_ACCESS_KEY", "marketpipe-test")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ALLOW_HTTP", "true");
+    c
+}
+
+/// Creates a bucket unique to this process with a plain HTTP PUT (moto
+/// needs no signature for it).
+pub fn create_bucket(endpoint: &str, name: &str) -> String {
+    let bucket = format!("mp-e2e-{}-{name}", std::process::id());
+    let addr = endpoint.trim_start_matches("http://");
+    let mut s = TcpStream::connect(addr).expect("connect to moto");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "PUT /{bucket} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+    let mut resp = String::new();
+    let _ = s.read_to_string(&mut resp);
+    assert!(resp.starts_with("HTTP/1.1 200"), "create bucket {bucket}: {resp}");
+    bucket
+}

@@ -160,6 +160,39 @@ fn compact_json(out: &mut Vec<u8>, json: &str) {
     }
 }
 
+/// Appends `record` to `line` as one capture line (newline included), the
+/// exact bytes a [`CaptureWriter`] writes: for anything else that carries
+/// capture records (a raw-frames topic on a message bus).
+pub fn encode_line(line: &mut Vec<u8>, recv: Timestamp, exchange: &str, record: OutRecord<'_>) {
+    line.extend_from_slice(b"{\"recv_ns\":");
+    line.extend_from_slice(recv.0.to_string().as_bytes());
+    line.extend_from_slice(b",\"exchange\":");
+    push_json_string(line, exchange);
+    let (kind, conn, url, data) = match record {
+        OutRecord::Open { conn, url } => ("open", Some(conn), Some(url), None),
+        OutRecord::Ws { conn, data } => ("ws", Some(conn), None, Some(data)),
+        OutRecord::WsOut { conn, data } => ("ws_out", Some(conn), None, Some(data)),
+        OutRecord::Rest { url, data } => ("rest", None, Some(url), Some(data)),
+        OutRecord::Close { conn } => ("close", Some(conn), None, None),
+    };
+    line.extend_from_slice(b",\"kind\":\"");
+    line.extend_from_slice(kind.as_bytes());
+    line.push(b'"');
+    if let Some(conn) = conn {
+        line.extend_from_slice(b",\"conn\":");
+        line.extend_from_slice(conn.to_string().as_bytes());
+    }
+    if let Some(url) = url {
+        line.extend_from_slice(b",\"url\":");
+        push_json_string(line, url);
+    }
+    if let Some(data) = data {
+        line.extend_from_slice(b",\"data\":");
+        push_payload(line, data);
+    }
+    line.extend_from_slice(b"}\n");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,37 +233,4 @@ mod tests {
             assert_eq!(got[5].1, RecordKind::Close);
         }
     }
-}
-
-/// Appends `record` to `line` as one capture line (newline included), the
-/// exact bytes a [`CaptureWriter`] writes: for anything else that carries
-/// capture records (a raw-frames topic on a message bus).
-pub fn encode_line(line: &mut Vec<u8>, recv: Timestamp, exchange: &str, record: OutRecord<'_>) {
-    line.extend_from_slice(b"{\"recv_ns\":");
-    line.extend_from_slice(recv.0.to_string().as_bytes());
-    line.extend_from_slice(b",\"exchange\":");
-    push_json_string(line, exchange);
-    let (kind, conn, url, data) = match record {
-        OutRecord::Open { conn, url } => ("open", Some(conn), Some(url), None),
-        OutRecord::Ws { conn, data } => ("ws", Some(conn), None, Some(data)),
-        OutRecord::WsOut { conn, data } => ("ws_out", Some(conn), None, Some(data)),
-        OutRecord::Rest { url, data } => ("rest", None, Some(url), Some(data)),
-        OutRecord::Close { conn } => ("close", Some(conn), None, None),
-    };
-    line.extend_from_slice(b",\"kind\":\"");
-    line.extend_from_slice(kind.as_bytes());
-    line.push(b'"');
-    if let Some(conn) = conn {
-        line.extend_from_slice(b",\"conn\":");
-        line.extend_from_slice(conn.to_string().as_bytes());
-    }
-    if let Some(url) = url {
-        line.extend_from_slice(b",\"url\":");
-        push_json_string(line, url);
-    }
-    if let Some(data) = data {
-        line.extend_from_slice(b",\"data\":");
-        push_payload(line, data);
-    }
-    line.extend_from_slice(b"}\n");
 }
