@@ -248,13 +248,7 @@ impl Worker {
                 self.out.clear();
                 continue;
             }
-            let (out, batch) = (&mut self.out, &mut self.batch);
-            batch.products.append(&mut out.products);
-            batch.candles.append(&mut out.candles);
-            batch.books.append(&mut out.books);
-            batch.stats.append(&mut out.stats);
-            batch.tickers.append(&mut out.tickers);
-            out.clear();
+            crate::live::move_rows(&mut self.out, &mut self.batch);
             if part.next > part.stored {
                 positions.push(LogPosition {
                     group: self.settings.group.clone(),

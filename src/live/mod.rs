@@ -13,6 +13,9 @@
 mod bus_output;
 mod output;
 mod pipeline;
+
+#[cfg(feature = "kafka")]
+pub use output::move_rows;
 pub mod telemetry;
 
 use std::{future::Future, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};

@@ -68,13 +68,7 @@ impl LocalOutput {
         self.engine.advance_clock(now());
         self.engine.drain(&mut self.output);
         resyncs.append(&mut self.output.resync_requests);
-        let (out, batch) = (&mut self.output, &mut self.batch);
-        batch.products.append(&mut out.products);
-        batch.candles.append(&mut out.candles);
-        batch.books.append(&mut out.books);
-        batch.stats.append(&mut out.stats);
-        batch.tickers.append(&mut out.tickers);
-        out.clear();
+        move_rows(&mut self.output, &mut self.batch);
         if self.batch.is_empty() {
             return;
         }
@@ -165,6 +159,17 @@ impl Output {
             Output::Bus(bus) => bus.finish().await,
         }
     }
+}
+
+/// Moves the engine's rows into a store batch, leaving `out` empty (its
+/// allocations kept).
+pub fn move_rows(out: &mut EngineOutput, batch: &mut WriteBatch) {
+    batch.products.append(&mut out.products);
+    batch.candles.append(&mut out.candles);
+    batch.books.append(&mut out.books);
+    batch.stats.append(&mut out.stats);
+    batch.tickers.append(&mut out.tickers);
+    out.clear();
 }
 
 /// Trades the engine counted once (duplicates excluded).
