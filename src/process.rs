@@ -33,6 +33,9 @@ use marketpipe_store::{LogPosition, WriteBatch};
 /// The consumer group `process` joins unless told otherwise.
 pub const DEFAULT_GROUP: &str = "marketpipe-process";
 
+/// Pause between attempts at what an assignment cannot do without.
+const RETRY_PAUSE: Duration = Duration::from_secs(1);
+
 /// How often results are written.
 const FLUSH_EVERY: Duration = Duration::from_millis(50);
 
@@ -187,11 +190,26 @@ impl Worker {
                     tracing::info!(partitions = ?self.partitions.keys().collect::<Vec<_>>(), "partitions revoked");
                 }
                 Assignment::Assigned(list) => {
-                    let stored = self.store.positions(&self.settings.group, &self.topic).await.context("cannot read stored positions")?;
+                    // Without the stored positions nothing can be applied
+                    // safely: a store or broker outage here is waited out,
+                    // not turned into an exit.
+                    let stored = loop {
+                        match self.store.positions(&self.settings.group, &self.topic).await {
+                            Ok(stored) => break stored,
+                            Err(e) => tracing::warn!(error = %e, "cannot read stored positions; retrying"),
+                        }
+                        tokio::time::sleep(RETRY_PAUSE).await;
+                    };
                     for (topic, p) in list {
                         let at = stored.iter().find(|s| s.partition == p).map_or(0, |s| s.next_offset);
                         // Reading starts at the oldest message the broker keeps.
-                        let (low, _) = subscriber.watermarks(&topic, p).context("cannot read the partition's offsets")?;
+                        let low = loop {
+                            match subscriber.watermarks(&topic, p) {
+                                Ok((low, _)) => break low,
+                                Err(e) => tracing::warn!(partition = p, error = %e, "cannot read the partition's offsets; retrying"),
+                            }
+                            tokio::time::sleep(RETRY_PAUSE).await;
+                        };
                         let engine = Engine::new(self.settings.engine.clone()).context("invalid engine settings")?;
                         tracing::info!(
                             partition = p,
