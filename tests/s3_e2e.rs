@@ -4,7 +4,7 @@
 //! uploads its whole archive by the time it exits.
 //!
 //! They run when `MARKETPIPE_TEST_S3_ENDPOINT` names the server
-//! (`scripts/test.sh` starts one); without it they pass after saying so.
+//! (`scripts/test.sh` starts one); without it they fail, saying how to start one.
 
 #![cfg(feature = "s3")]
 
@@ -29,10 +29,12 @@ const CANDLE_VALUES: &str = "exchange, symbol, interval, start_ns, open, high, l
 fn endpoint() -> Option<String> {
     match std::env::var("MARKETPIPE_TEST_S3_ENDPOINT") {
         Ok(url) if !url.is_empty() => Some(url.trim_end_matches('/').to_owned()),
-        _ => {
-            eprintln!("skipped: MARKETPIPE_TEST_S3_ENDPOINT is not set (scripts/services/s3.sh start, then its `env`)");
-            None
-        }
+        // These tests need a real S3 server and fail without one rather
+        // than pass without testing anything.
+        _ => panic!(
+            "MARKETPIPE_TEST_S3_ENDPOINT is not set: run the tests through scripts/test.sh, which starts moto, \
+             or `scripts/services/s3.sh start` and `eval \"$(scripts/services/s3.sh env)\"`"
+        ),
     }
 }
 

@@ -2,7 +2,7 @@
 //!
 //! These run when `MARKETPIPE_TEST_S3_ENDPOINT` names the server
 //! (`scripts/test.sh` starts one with `scripts/services/s3.sh` and sets it);
-//! without it they pass after saying they were skipped. Each test makes its
+//! without it they fail, saying how to start one. Each test makes its
 //! own bucket. The outage test starts and kills a moto of its own, so the
 //! shared one stays up for the others.
 
@@ -26,10 +26,12 @@ use marketpipe_model::Timestamp;
 fn endpoint() -> Option<String> {
     match std::env::var("MARKETPIPE_TEST_S3_ENDPOINT") {
         Ok(url) if !url.is_empty() => Some(url.trim_end_matches('/').to_owned()),
-        _ => {
-            eprintln!("skipped: MARKETPIPE_TEST_S3_ENDPOINT is not set (scripts/services/s3.sh start, then its `env`)");
-            None
-        }
+        // These tests need a real S3 server and fail without one rather
+        // than pass without testing anything.
+        _ => panic!(
+            "MARKETPIPE_TEST_S3_ENDPOINT is not set: run the tests through scripts/test.sh, which starts moto, \
+             or `scripts/services/s3.sh start` and `eval \"$(scripts/services/s3.sh env)\"`"
+        ),
     }
 }
 
