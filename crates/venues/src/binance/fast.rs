@@ -20,7 +20,7 @@
 
 use std::borrow::Cow;
 
-use crate::wire::scan::find_string_special;
+use crate::wire::scan::string_body_at;
 
 use super::{
     book::{DepthUpdateMsg, RawJson},
@@ -249,14 +249,9 @@ impl<'a> Cursor<'a> {
     /// The rest of a string whose opening quote was consumed: plain
     /// characters up to the closing quote, which is consumed.
     fn string_body(&mut self) -> Option<&'a str> {
-        let start = self.pos;
-        let len = find_string_special(self.bytes.get(start..)?)?;
-        if self.bytes.get(start + len) != Some(&b'"') {
-            return None;
-        }
-        self.pos = start + len + 1;
-        // Both ends sit next to an ASCII quote, so they are char boundaries.
-        self.text.get(start..start + len)
+        let (body, end) = string_body_at(self.text, self.pos)?;
+        self.pos = end;
+        Some(body)
     }
 
     /// An unsigned JSON integer that fits a `u64`.

@@ -150,15 +150,24 @@ impl<'a> Scanner<'a> {
         if !self.eat(b'"') {
             return None;
         }
-        let start = self.pos;
-        let len = find_string_special(self.bytes.get(start..)?)?;
-        if self.bytes.get(start + len) != Some(&b'"') {
-            return None;
-        }
-        self.pos = start + len + 1;
-        // Both ends sit next to an ASCII quote, so they are char boundaries.
-        self.text.get(start..start + len)
+        let (body, end) = string_body_at(self.text, self.pos)?;
+        self.pos = end;
+        Some(body)
     }
+}
+
+/// The contents of a JSON string in `text` whose opening quote ends just
+/// before `start`, and the position after its closing quote: plain
+/// characters only (no escape or control character), else `None`.
+#[inline]
+pub(crate) fn string_body_at(text: &str, start: usize) -> Option<(&str, usize)> {
+    let bytes = text.as_bytes();
+    let len = find_string_special(bytes.get(start..)?)?;
+    if bytes.get(start + len) != Some(&b'"') {
+        return None;
+    }
+    // Both ends sit next to an ASCII quote, so they are char boundaries.
+    Some((text.get(start..start + len)?, start + len + 1))
 }
 
 /// Index of the first byte of `bytes` that ends or complicates a JSON
