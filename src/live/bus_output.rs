@@ -117,7 +117,7 @@ impl BusOutput {
         // The pipeline task is synchronous per record; a full queue is
         // waited out here (bounded: the publisher drains it continuously).
         if let Err(mpsc::error::TrySendError::Full(message)) = self.queue.try_send(message) {
-            super::telemetry::channel_drop("bus_queue_full_wait");
+            super::telemetry::bus_queue_wait();
             let queue = self.queue.clone();
             let _ = tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(queue.send(message)));
         }
@@ -155,6 +155,7 @@ async fn publish(publisher: Publisher, mut rx: mpsc::Receiver<Outgoing>, failure
             Some(result) = in_flight.next(), if !in_flight.is_empty() => {
                 if let Err(e) = result {
                     failures.fetch_add(1, Relaxed);
+                    super::telemetry::bus_publish_failure();
                     tracing::warn!(error = %e, "publishing failed");
                 }
             }
@@ -163,6 +164,7 @@ async fn publish(publisher: Publisher, mut rx: mpsc::Receiver<Outgoing>, failure
     while let Some(result) = in_flight.next().await {
         if let Err(e) = result {
             failures.fetch_add(1, Relaxed);
+            super::telemetry::bus_publish_failure();
             tracing::warn!(error = %e, "publishing failed");
         }
     }

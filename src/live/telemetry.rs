@@ -53,6 +53,12 @@ pub const CHANNEL_DEPTH: &str = "marketpipe_channel_depth";
 pub const CHANNEL_DROPS: &str = "marketpipe_channel_drops_total";
 /// Seconds from receiving a trade to its candle being in the store.
 pub const RECEIVE_TO_CANDLE: &str = "marketpipe_receive_to_candle_seconds";
+/// Messages `ingest` could not publish (the raw archive still has them).
+#[cfg(feature = "kafka")]
+pub const BUS_PUBLISH_FAILURES: &str = "marketpipe_bus_publish_failures_total";
+/// Times `ingest` waited for room in its publishing queue.
+#[cfg(feature = "kafka")]
+pub const BUS_QUEUE_WAITS: &str = "marketpipe_bus_queue_full_waits_total";
 
 /// Installs the process-wide Prometheus recorder (once) and returns the
 /// handle that renders `/metrics`.
@@ -114,6 +120,18 @@ pub fn channel_depth(channel: &'static str, depth: usize) {
 /// Counts an item dropped at a full channel.
 pub fn channel_drop(channel: &'static str) {
     metrics::counter!(CHANNEL_DROPS, "channel" => channel).increment(1);
+}
+
+/// Counts a message that could not be published.
+#[cfg(feature = "kafka")]
+pub fn bus_publish_failure() {
+    metrics::counter!(BUS_PUBLISH_FAILURES).increment(1);
+}
+
+/// Counts a wait for room in the publishing queue (nothing is dropped).
+#[cfg(feature = "kafka")]
+pub fn bus_queue_wait() {
+    metrics::counter!(BUS_QUEUE_WAITS).increment(1);
 }
 
 /// Counts a failed store write.
