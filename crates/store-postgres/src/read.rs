@@ -11,7 +11,7 @@ use std::{fmt, fmt::Write as _, str::FromStr, sync::Arc};
 use marketpipe_model::{
     BookStats, BookTop, Candle, Decimal, Exchange, InstrumentKey, Interval, Level, Product, Symbol, Ticker, Timestamp, TradeId,
 };
-use marketpipe_store::{CandleQuery, LogPosition, StoreError};
+use marketpipe_store::{CandleQuery, Checkpoint, LogPosition, StoreError};
 use tokio_postgres::{types::FromSql, Client, Row, Statement};
 
 use crate::conn::backend;
@@ -75,8 +75,9 @@ impl Reader {
             tickers: client.prepare(&format!("{SELECT_TICKERS} WHERE exchange = $1 ORDER BY symbol")).await?,
             positions: client
                 .prepare(
-                    "SELECT partition, next_offset, checkpoint FROM consumer_positions WHERE group_id = $1 AND topic = $2 \
-                     ORDER BY partition",
+                    "SELECT p.partition, p.next_offset, c.next_offset, c.state FROM consumer_positions p \
+                     LEFT JOIN consumer_checkpoints c USING (group_id, topic, partition) \
+                     WHERE p.group_id = $1 AND p.topic = $2 ORDER BY p.partition",
                 )
                 .await?,
             client,
@@ -209,7 +210,10 @@ impl Reader {
                     topic: topic.to_owned(),
                     partition: f.get(0)?,
                     next_offset: f.get(1)?,
-                    checkpoint: f.get(2)?,
+                    checkpoint: match (f.get::<Option<i64>>(2)?, f.get::<Option<Vec<u8>>>(3)?) {
+                        (Some(next_offset), Some(state)) => Some(Checkpoint { next_offset, state }),
+                        _ => None,
+                    },
                 })
             })
             .collect()

@@ -20,7 +20,7 @@ use crate::conn::backend;
 
 /// The newest schema version this build writes and understands. A database
 /// with a newer one is refused rather than misread.
-pub const SCHEMA_VERSION: i32 = 2;
+pub const SCHEMA_VERSION: i32 = 3;
 
 /// One numbered step of the schema, applied in its own transaction.
 struct Migration {
@@ -32,6 +32,7 @@ struct Migration {
 const MIGRATIONS: [Migration; SCHEMA_VERSION as usize] = [
     Migration { version: 1, description: "products, time-partitioned candles, books, stats, tickers", sql: V1 },
     Migration { version: 2, description: "consumer positions", sql: V2 },
+    Migration { version: 3, description: "consumer checkpoints apart from positions", sql: V3 },
 ];
 
 const V1: &str = r#"
@@ -136,6 +137,24 @@ CREATE TABLE consumer_positions (
     updated_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (group_id, topic, partition)
 );
+"#;
+
+/// Checkpoints apart from positions, each with its own offset (a position
+/// is written with every batch, a checkpoint now and then). A checkpoint
+/// stored by version 2 was taken at its position's offset.
+const V3: &str = r#"
+CREATE TABLE consumer_checkpoints (
+    group_id    text COLLATE "C" NOT NULL,
+    topic       text COLLATE "C" NOT NULL,
+    partition   integer NOT NULL,
+    next_offset bigint NOT NULL,
+    state       bytea NOT NULL,
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (group_id, topic, partition)
+);
+INSERT INTO consumer_checkpoints (group_id, topic, partition, next_offset, state)
+    SELECT group_id, topic, partition, next_offset, checkpoint FROM consumer_positions WHERE checkpoint IS NOT NULL;
+ALTER TABLE consumer_positions DROP COLUMN checkpoint;
 "#;
 
 /// Serializes schema changes between processes sharing a database (two

@@ -28,7 +28,7 @@ use std::fmt::Write as _;
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::{future::try_join_all, SinkExt};
 use marketpipe_model::{BookStats, BookTop, Candle, Decimal, Level, Product, Ticker, Timestamp, TradeId};
-use marketpipe_store::{LogPosition, StoreError, WriteBatch};
+use marketpipe_store::{Checkpoint, LogPosition, StoreError, WriteBatch};
 use tokio_postgres::{types::ToSql, Client, Statement, Transaction};
 
 use crate::{conn::backend, schema::Partitions};
@@ -85,7 +85,7 @@ const CANDLES: Table = Table {
 
 /// The small tables, in write order; the index is the part's index in
 /// [`Encoded::small`].
-const SMALL: [Table; 5] = [
+const SMALL: [Table; 6] = [
     Table {
         name: "products",
         cols: &[("exchange", "text"), ("symbol", "text"), ("native_symbol", "text"), ("base", "text"), ("quote", "text")],
@@ -160,11 +160,20 @@ const SMALL: [Table; 5] = [
     },
     Table {
         name: "consumer_positions",
-        cols: &[("group_id", "text"), ("topic", "text"), ("partition", "integer"), ("next_offset", "bigint"), ("checkpoint", "bytea")],
+        cols: &[("group_id", "text"), ("topic", "text"), ("partition", "integer"), ("next_offset", "bigint")],
         key: &["group_id", "topic", "partition"],
         prefer: "next_offset DESC, ord DESC",
         // Never backwards (see `PositionStore`).
         replace_if: Some("excluded.next_offset >= consumer_positions.next_offset"),
+        also_set: ", updated_at = now()",
+    },
+    Table {
+        name: "consumer_checkpoints",
+        cols: &[("group_id", "text"), ("topic", "text"), ("partition", "integer"), ("next_offset", "bigint"), ("state", "bytea")],
+        key: &["group_id", "topic", "partition"],
+        prefer: "next_offset DESC, ord DESC",
+        // Never backwards either, by the checkpoint's own offset.
+        replace_if: Some("excluded.next_offset >= consumer_checkpoints.next_offset"),
         also_set: ", updated_at = now()",
     },
 ];
@@ -309,7 +318,7 @@ async fn copy(tx: &Transaction<'_>, stmt: &Statement, data: Bytes) -> Result<(),
 pub(crate) struct Encoded {
     candles: Bytes,
     candle_starts: Vec<Timestamp>,
-    small: [Columns; 5],
+    small: [Columns; 6],
 }
 
 impl Encoded {
@@ -323,6 +332,7 @@ impl Encoded {
             candle(&mut row, c)?;
             candles.put_u8(b'\n');
         }
+        let checkpoints: Vec<(&LogPosition, &Checkpoint)> = positions.iter().filter_map(|p| Some((p, p.checkpoint.as_ref()?))).collect();
         Ok(Encoded {
             candles: candles.freeze(),
             candle_starts: batch.candles.iter().map(|c| c.start).collect(),
@@ -332,6 +342,7 @@ impl Encoded {
                 Columns::of(&batch.stats, stats),
                 Columns::of(&batch.tickers, ticker),
                 Columns::of(positions, position),
+                Columns::of(&checkpoints, checkpoint),
             ],
         })
     }
@@ -666,7 +677,14 @@ fn position(r: &mut impl Out, p: &LogPosition) {
     r.text(&p.topic);
     r.int(i64::from(p.partition));
     r.int(p.next_offset);
-    r.bytes(p.checkpoint.as_deref());
+}
+
+fn checkpoint(r: &mut impl Out, &(p, c): &(&LogPosition, &Checkpoint)) {
+    r.text(&p.group);
+    r.text(&p.topic);
+    r.int(i64::from(p.partition));
+    r.int(c.next_offset);
+    r.bytes(Some(&c.state));
 }
 
 /// A book side as a JSON array of `[price, size]` decimal strings, best

@@ -13,7 +13,7 @@
 //!
 //! [`PositionStore`] is the store side of exactly-once processing: a
 //! consumer of the log writes its results and its position in the log (plus
-//! an opaque checkpoint of its state) in one transaction, and resumes from
+//! now and then an opaque checkpoint of its state) in one transaction, and resumes from
 //! the stored position after a crash or a rebalance.
 
 pub mod sqlite;
@@ -111,11 +111,13 @@ pub trait MarketWriter: Send + Sync {
 /// transaction as the results it produced.
 ///
 /// `next_offset` is the offset of the first message *not* yet reflected in
-/// the store (Kafka's convention for committed offsets), and `checkpoint`,
-/// when present, is the consumer's own serialization of its state at exactly
-/// that point (open candle windows, books, dedup sets), so that a consumer
-/// taking over the partition can rebuild its state without replaying from
-/// the beginning. The store never looks inside it.
+/// the store (Kafka's convention for committed offsets). `checkpoint`, when
+/// present, is the consumer's own serialization of its state (open candle
+/// windows, books, dedup sets) at some offset at or before `next_offset`, so
+/// that a consumer taking over the partition rebuilds its state from there
+/// instead of replaying from the beginning. Checkpoints are large and
+/// written now and then; positions are small and written with every batch,
+/// so the store keeps the latest of each independently.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogPosition {
     /// The consumer group.
@@ -126,8 +128,19 @@ pub struct LogPosition {
     pub partition: i32,
     /// The next offset to consume.
     pub next_offset: i64,
-    /// The consumer's state at `next_offset`, opaque to the store.
-    pub checkpoint: Option<Vec<u8>>,
+    /// A checkpoint to store with this position (on write), or the stored
+    /// one (on read).
+    pub checkpoint: Option<Checkpoint>,
+}
+
+/// A consumer's state at one offset of a partition, opaque to the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    /// The state covers exactly the messages before this offset; never
+    /// above the position it is written with.
+    pub next_offset: i64,
+    /// The serialized state.
+    pub state: Vec<u8>,
 }
 
 /// Where consumers keep their positions, atomically with their results.
@@ -138,14 +151,17 @@ pub struct LogPosition {
 /// - A position only changes through `write_at`, and only the partitions it
 ///   names change; groups and topics are independent.
 /// - A position never moves backwards: a write with a lower `next_offset`
-///   than the stored one leaves the stored position and checkpoint as they
-///   are (its batch is still written; every write is an idempotent upsert).
-///   This keeps a stale consumer (one that lost its partition in a rebalance
-///   but has not noticed yet) from rewinding the new owner. To reprocess
-///   from an earlier offset, delete the group's positions.
-/// - At an equal offset the later write wins, checkpoint included; a
-///   position written without a checkpoint clears the stored one, since a
-///   checkpoint is only meaningful at the offset it was written with.
+///   than the stored one leaves the stored position as it is (its batch is
+///   still written; every write is an idempotent upsert). This keeps a
+///   stale consumer (one that lost its partition in a rebalance but has not
+///   noticed yet) from rewinding the new owner. To reprocess from an earlier
+///   offset, delete the group's positions. At an equal offset the later
+///   write wins; within one call, the highest offset, then the last.
+/// - A checkpoint follows the same rules by its own `next_offset`, apart
+///   from the position's: a position written without one leaves the stored
+///   checkpoint as it is, and an older checkpoint never replaces a newer
+///   one. (A stale consumer's checkpoint is still a true state of the log
+///   at its offset, so storing it would be harmless, but it is not needed.)
 #[async_trait]
 pub trait PositionStore: Send + Sync {
     /// Writes `batch` and `positions` in one transaction.

@@ -91,7 +91,7 @@ where
 
 mod positions;
 pub use positions::{
-    position, positions_are_isolated_by_group_and_topic, positions_commit_with_results, positions_only_move_as_written,
+    position, position_with, positions_are_isolated_by_group_and_topic, positions_commit_with_results, positions_only_move_as_written,
     positions_round_trip,
 };
 

@@ -152,6 +152,31 @@ async fn version_1_database_is_migrated() {
     assert_eq!(version, SCHEMA_VERSION);
 }
 
+/// A version 2 database (checkpoints in the positions table) is upgraded
+/// in place: each stored checkpoint becomes one taken at its position.
+#[tokio::test]
+async fn version_2_checkpoints_are_migrated() {
+    let root = tempfile::tempdir().expect("temp dir");
+    {
+        let conn = Connection::open(root.path().join(DB_FILE_NAME)).expect("create");
+        conn.execute_batch(include_str!("fixtures/schema_v1.sql")).expect("v1 schema");
+        conn.execute_batch(
+            "CREATE TABLE consumer_positions (group_id TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL, \
+             next_offset INTEGER NOT NULL, checkpoint BLOB, PRIMARY KEY (group_id, topic, partition)) WITHOUT ROWID, STRICT;
+             INSERT INTO consumer_positions VALUES ('g', 't', 0, 10, X'00ff'), ('g', 't', 1, 20, NULL);
+             PRAGMA user_version = 2;",
+        )
+        .expect("v2 data");
+    }
+    let store = SqliteStore::open_existing(root.path()).expect("open and migrate");
+    assert_eq!(
+        store.positions("g", "t").await.expect("positions"),
+        [testsuite::position("g", "t", 0, 10, Some(&[0, 0xff])), testsuite::position("g", "t", 1, 20, None)]
+    );
+    let version: i64 = raw(root.path()).pragma_query_value(None, "user_version", |r| r.get(0)).expect("version");
+    assert_eq!(version, SCHEMA_VERSION);
+}
+
 /// Rigs the store (as another process could) to reject any row of the
 /// suite's poison symbol, then runs the shared atomicity check.
 #[tokio::test]
@@ -268,7 +293,7 @@ fn database_is_in_wal_mode_with_the_current_schema() {
     assert_eq!(version, SCHEMA_VERSION);
     let mut stmt = conn.prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name").expect("prepare");
     let tables: Vec<String> = stmt.query_map([], |r| r.get(0)).expect("query").collect::<Result<_, _>>().expect("rows");
-    assert_eq!(tables, ["books", "candles", "consumer_positions", "products", "stats", "tickers"]);
+    assert_eq!(tables, ["books", "candles", "consumer_checkpoints", "consumer_positions", "products", "stats", "tickers"]);
 }
 
 #[tokio::test]

@@ -13,7 +13,7 @@ use marketpipe_model::{
 use rusqlite::{types::ValueRef, Connection, Row};
 
 use super::{backend, u64_from_sql};
-use crate::{CandleQuery, LogPosition, StoreError};
+use crate::{CandleQuery, Checkpoint, LogPosition, StoreError};
 
 /// A candle query with both bounds inclusive (the caller turns the
 /// exclusive `end` into `end - 1`), in the given order of start. Either
@@ -63,7 +63,9 @@ const TICKERS_OF_EXCHANGE: &str = concat!(select_tickers!(), " WHERE exchange = 
 const TICKER_BY_KEY: &str = concat!(select_tickers!(), " WHERE exchange = ?1 AND symbol = ?2");
 
 const POSITIONS: &str = "
-SELECT partition, next_offset, checkpoint FROM consumer_positions WHERE group_id = ?1 AND topic = ?2 ORDER BY partition";
+SELECT p.partition, p.next_offset, c.next_offset, c.state FROM consumer_positions p
+LEFT JOIN consumer_checkpoints c USING (group_id, topic, partition)
+WHERE p.group_id = ?1 AND p.topic = ?2 ORDER BY p.partition";
 
 /// The positions of one group on one topic, by partition.
 pub(super) fn positions(conn: &Connection, group: &str, topic: &str) -> Result<Vec<LogPosition>, StoreError> {
@@ -74,7 +76,10 @@ pub(super) fn positions(conn: &Connection, group: &str, topic: &str) -> Result<V
             topic: topic.to_owned(),
             partition: i32::try_from(partition).map_err(|_| f.corrupt(0, format_args!("partition {partition} is out of range")))?,
             next_offset: f.int(1)?,
-            checkpoint: f.opt_blob(2)?,
+            checkpoint: match (f.opt_int(2)?, f.opt_blob(3)?) {
+                (Some(next_offset), Some(state)) => Some(Checkpoint { next_offset, state }),
+                _ => None,
+            },
         })
     })
 }

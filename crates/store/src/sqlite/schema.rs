@@ -18,7 +18,7 @@ use crate::StoreError;
 /// The schema version this build writes and understands, kept in
 /// `PRAGMA user_version`. A database with a newer version is refused rather
 /// than misread.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Version 1 of the schema.
 pub(super) const CREATE_V1: &str = "
@@ -118,9 +118,26 @@ CREATE TABLE consumer_positions (
 ) WITHOUT ROWID, STRICT;
 ";
 
+/// Version 3: checkpoints apart from positions, each with its own offset
+/// (a position is written with every batch, a checkpoint now and then).
+/// A checkpoint stored by version 2 was taken at its position's offset.
+pub(super) const MIGRATE_V3: &str = "
+CREATE TABLE consumer_checkpoints (
+    group_id    TEXT    NOT NULL,
+    topic       TEXT    NOT NULL,
+    partition   INTEGER NOT NULL,
+    next_offset INTEGER NOT NULL,
+    state       BLOB    NOT NULL,
+    PRIMARY KEY (group_id, topic, partition)
+) WITHOUT ROWID, STRICT;
+INSERT INTO consumer_checkpoints (group_id, topic, partition, next_offset, state)
+    SELECT group_id, topic, partition, next_offset, checkpoint FROM consumer_positions WHERE checkpoint IS NOT NULL;
+ALTER TABLE consumer_positions DROP COLUMN checkpoint;
+";
+
 /// The migration that takes a database from version `n - 1` to `n` is
 /// `MIGRATIONS[n - 1]`.
-const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [CREATE_V1, MIGRATE_V2];
+const MIGRATIONS: [&str; SCHEMA_VERSION as usize] = [CREATE_V1, MIGRATE_V2, MIGRATE_V3];
 
 /// Puts the writer connection in WAL mode with `synchronous=NORMAL`.
 ///

@@ -8,7 +8,7 @@ use marketpipe_model::{BookStats, BookTop, Candle, Decimal, Level, Product, Tick
 use rusqlite::{CachedStatement, Connection, Transaction, TransactionBehavior};
 
 use super::{backend, u64_to_sql};
-use crate::{LogPosition, StoreError, WriteBatch};
+use crate::{Checkpoint, LogPosition, StoreError, WriteBatch};
 
 const UPSERT_PRODUCT: &str = "
 INSERT INTO products (exchange, symbol, native_symbol, base, quote) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -49,13 +49,17 @@ INSERT OR REPLACE INTO tickers (
     open_24h, high_24h, low_24h, volume_24h
 ) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
 
-/// A consumer position: never moves backwards (see `PositionStore`); at an
-/// equal offset the new checkpoint replaces the old one.
+/// A consumer position: never moves backwards (see `PositionStore`).
 const UPSERT_POSITION: &str = "
-INSERT INTO consumer_positions (group_id, topic, partition, next_offset, checkpoint) VALUES (?1, ?2, ?3, ?4, ?5)
-ON CONFLICT (group_id, topic, partition) DO UPDATE SET
-    next_offset = excluded.next_offset, checkpoint = excluded.checkpoint
+INSERT INTO consumer_positions (group_id, topic, partition, next_offset) VALUES (?1, ?2, ?3, ?4)
+ON CONFLICT (group_id, topic, partition) DO UPDATE SET next_offset = excluded.next_offset
 WHERE excluded.next_offset >= consumer_positions.next_offset";
+
+/// A consumer checkpoint: never moves backwards either, by its own offset.
+const UPSERT_CHECKPOINT: &str = "
+INSERT INTO consumer_checkpoints (group_id, topic, partition, next_offset, state) VALUES (?1, ?2, ?3, ?4, ?5)
+ON CONFLICT (group_id, topic, partition) DO UPDATE SET next_offset = excluded.next_offset, state = excluded.state
+WHERE excluded.next_offset >= consumer_checkpoints.next_offset";
 
 /// Writes the whole batch and the positions or, on any error, nothing: the
 /// transaction rolls back when it is dropped without a commit.
@@ -73,6 +77,10 @@ pub(super) fn write_batch(conn: &mut Connection, batch: &WriteBatch, positions: 
     write_rows(&tx, REPLACE_STATS, &batch.stats, &mut text, stats, |s| format!("stats {}", s.instrument))?;
     write_rows(&tx, REPLACE_TICKER, &batch.tickers, &mut text, ticker, |t| format!("ticker {}", t.instrument))?;
     write_rows(&tx, UPSERT_POSITION, positions, &mut text, position, |p| format!("position {}/{}/{}", p.group, p.topic, p.partition))?;
+    let checkpoints: Vec<(&LogPosition, &Checkpoint)> = positions.iter().filter_map(|p| Some((p, p.checkpoint.as_ref()?))).collect();
+    write_rows(&tx, UPSERT_CHECKPOINT, &checkpoints, &mut text, checkpoint, |(p, c)| {
+        format!("checkpoint {}/{}/{} at {}", p.group, p.topic, p.partition, c.next_offset)
+    })?;
     tx.commit().map_err(|e| backend("commit", e))
 }
 
@@ -178,8 +186,15 @@ fn position(b: &mut Binder<'_, '_, '_>, p: &LogPosition) -> rusqlite::Result<()>
     b.text(&p.group)?;
     b.text(&p.topic)?;
     b.int(i64::from(p.partition))?;
-    b.int(p.next_offset)?;
-    b.bind(p.checkpoint.as_deref())
+    b.int(p.next_offset)
+}
+
+fn checkpoint(b: &mut Binder<'_, '_, '_>, &(p, c): &(&LogPosition, &Checkpoint)) -> rusqlite::Result<()> {
+    b.text(&p.group)?;
+    b.text(&p.topic)?;
+    b.int(i64::from(p.partition))?;
+    b.int(c.next_offset)?;
+    b.bind(c.state.as_slice())
 }
 
 /// A book side as a JSON array of `[price, size]` decimal strings, in the

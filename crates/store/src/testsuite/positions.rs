@@ -2,12 +2,23 @@
 //! results they cover.
 
 use super::{assert_exact, key, latest, revised, sample_candle, write, POISON_SYMBOL, T0};
-use crate::{LogPosition, MarketReader, MarketWriter, PositionStore, WriteBatch};
+use crate::{Checkpoint, LogPosition, MarketReader, MarketWriter, PositionStore, WriteBatch};
 use marketpipe_model::{Exchange, Interval};
 
-/// A log position.
+/// A log position, with a checkpoint taken at its own offset.
 pub fn position(group: &str, topic: &str, partition: i32, next_offset: i64, checkpoint: Option<&[u8]>) -> LogPosition {
-    LogPosition { group: group.to_owned(), topic: topic.to_owned(), partition, next_offset, checkpoint: checkpoint.map(<[u8]>::to_vec) }
+    position_with(group, topic, partition, next_offset, checkpoint.map(|state| (next_offset, state)))
+}
+
+/// A log position with a checkpoint taken at any offset.
+pub fn position_with(group: &str, topic: &str, partition: i32, next_offset: i64, checkpoint: Option<(i64, &[u8])>) -> LogPosition {
+    LogPosition {
+        group: group.to_owned(),
+        topic: topic.to_owned(),
+        partition,
+        next_offset,
+        checkpoint: checkpoint.map(|(next_offset, state)| Checkpoint { next_offset, state: state.to_vec() }),
+    }
 }
 
 async fn write_at<S: PositionStore>(store: &S, batch: WriteBatch, positions: &[LogPosition], what: &str) {
@@ -21,8 +32,8 @@ async fn positions_of<S: PositionStore>(store: &S, group: &str, topic: &str) -> 
 }
 
 /// Positions come back exactly as written, by partition, checkpoints byte
-/// for byte (empty and absent stay distinct), and the batch written with
-/// them is there too.
+/// for byte with their own offsets (empty and absent stay distinct), and
+/// the batch written with them is there too.
 pub async fn positions_round_trip<S: PositionStore + MarketWriter + MarketReader>(store: &S) {
     assert!(positions_of(store, "g", "t").await.is_empty(), "a fresh store has positions");
     let k = key(Exchange::Coinbase, "BTC-USD");
@@ -33,7 +44,7 @@ pub async fn positions_round_trip<S: PositionStore + MarketWriter + MarketReader
         position("g", "t", 2, 10, Some(&awkward)),
         position("g", "t", 0, 5, None),
         position("g", "t", 1, i64::MAX, Some(&[])),
-        position("g", "t", -1, 0, Some(b"x")),
+        position_with("g", "t", -1, 7, Some((3, b"x"))),
     ];
     write_at(store, WriteBatch { candles: vec![c.clone()], ..WriteBatch::default() }, &written, "batch with positions").await;
     let mut expected = written.to_vec();
@@ -51,8 +62,9 @@ pub async fn positions_round_trip<S: PositionStore + MarketWriter + MarketReader
 }
 
 /// A position changes only through `write_at`, only for the partitions
-/// written, never backwards; at an equal offset the later write wins,
-/// checkpoint included. Within one call the highest offset wins.
+/// written, never backwards; at an equal offset the later write wins.
+/// Within one call the highest offset wins. Checkpoints follow the same
+/// rules by their own offsets, apart from the positions they come with.
 pub async fn positions_only_move_as_written<S: PositionStore + MarketWriter + MarketReader>(store: &S) {
     let k = key(Exchange::Binance, "NKN-USDT");
     write_at(store, WriteBatch::default(), &[position("g", "t", 0, 10, Some(b"a")), position("g", "t", 1, 20, Some(b"b"))], "start").await;
@@ -75,10 +87,19 @@ pub async fn positions_only_move_as_written<S: PositionStore + MarketWriter + Ma
     assert_eq!(positions_of(store, "g", "t").await, expect_after_advance, "a plain write moved positions");
 
     write_at(store, WriteBatch::default(), &[position("g", "t", 0, 15, None)], "same offset, no checkpoint").await;
+    assert_eq!(positions_of(store, "g", "t").await, expect_after_advance, "a position without a checkpoint must keep the stored one");
+    write_at(store, WriteBatch::default(), &[position("g", "t", 0, 18, None)], "advance, no checkpoint").await;
+    let ck15 = |state: &'static [u8], next: i64| position_with("g", "t", 0, next, Some((15, state)));
+    assert_eq!(positions_of(store, "g", "t").await[0], ck15(b"c", 18), "the position moves, its checkpoint stays");
+    write_at(store, WriteBatch::default(), &[position_with("g", "t", 0, 19, Some((14, b"older")))], "older checkpoint").await;
+    assert_eq!(positions_of(store, "g", "t").await[0], ck15(b"c", 19), "an older checkpoint must not replace a newer one");
+    write_at(store, WriteBatch::default(), &[position_with("g", "t", 0, 19, Some((15, b"c2")))], "equal checkpoint").await;
+    assert_eq!(positions_of(store, "g", "t").await[0], ck15(b"c2", 19), "equal checkpoint offset: the later write wins");
+    write_at(store, WriteBatch::default(), &[position_with("g", "t", 0, 17, Some((16, b"stale but newer")))], "stale position").await;
     assert_eq!(
         positions_of(store, "g", "t").await[0],
-        position("g", "t", 0, 15, None),
-        "equal offset: the later write wins, checkpoint cleared"
+        position_with("g", "t", 0, 19, Some((16, b"stale but newer"))),
+        "a checkpoint moves by its own offset, even with a stale position"
     );
 
     let dupes = [position("g", "t", 1, 30, Some(b"30")), position("g", "t", 1, 25, Some(b"25")), position("g", "t", 1, 30, Some(b"30b"))];
@@ -96,7 +117,7 @@ pub async fn positions_are_isolated_by_group_and_topic<S: PositionStore + Market
     write_at(store, WriteBatch::default(), &written, "three groups/topics").await;
     write_at(store, WriteBatch::default(), &[position("g2", "t", 0, 1, None)], "rewind g2").await;
     write_at(store, WriteBatch::default(), &[position("g1", "t", 0, 11, None)], "advance g1").await;
-    assert_eq!(positions_of(store, "g1", "t").await, [position("g1", "t", 0, 11, None)], "g1 on t");
+    assert_eq!(positions_of(store, "g1", "t").await, [position_with("g1", "t", 0, 11, Some((10, b"1")))], "g1 on t");
     assert_eq!(positions_of(store, "g2", "t").await, [position("g2", "t", 0, 99, Some(b"2"))], "g2 on t");
     assert_eq!(positions_of(store, "g1", "u").await, [position("g1", "u", 0, 5, None)], "g1 on u");
     assert!(positions_of(store, "g2", "u").await.is_empty(), "g2 has nothing on u");
