@@ -22,11 +22,11 @@ use rdkafka::{
     admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
     client::DefaultClientContext,
     config::ClientConfig,
-    consumer::{Consumer, ConsumerContext, Rebalance, StreamConsumer},
+    consumer::{CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer},
     error::{KafkaError, RDKafkaErrorCode},
     message::Message,
     producer::{FutureProducer, FutureRecord, Producer},
-    ClientContext, TopicPartitionList,
+    ClientContext, Offset, TopicPartitionList,
 };
 
 use crate::BusError;
@@ -214,8 +214,8 @@ pub struct Received {
     pub payload: Vec<u8>,
 }
 
-/// A member of a consumer group, reading `topics` from the beginning of
-/// each partition it is assigned.
+/// A member of a consumer group, reading each partition it is assigned
+/// from the group's committed offset, or from its beginning.
 pub struct Subscriber {
     consumer: Arc<StreamConsumer<Rebalances>>,
     /// Behind a mutex only so that a `&Subscriber` can be held across an
@@ -266,6 +266,21 @@ impl Subscriber {
     /// Assignment changes since the last call, in order.
     pub fn assignments(&self) -> Vec<Assignment> {
         self.assignments.lock().map(|rx| rx.try_iter().collect()).unwrap_or_default()
+    }
+
+    /// Commits `next_offset` as the group's position in a partition, where a
+    /// member newly assigned it starts reading. Asynchronous: a commit lost
+    /// to a crash only means reading from an earlier commit.
+    pub fn commit(&self, topic: &str, partition: i32, next_offset: i64) -> Result<(), BusError> {
+        let mut list = TopicPartitionList::new();
+        list.add_partition_offset(topic, partition, Offset::Offset(next_offset)).map_err(|e| kafka_err("committing", e))?;
+        self.consumer.commit(&list, CommitMode::Async).map_err(|e| kafka_err("committing", e))
+    }
+
+    /// Moves reading of an assigned partition to `offset`; messages fetched
+    /// before the seek are discarded by librdkafka, not delivered.
+    pub fn seek(&self, topic: &str, partition: i32, offset: i64) -> Result<(), BusError> {
+        self.consumer.seek(topic, partition, Offset::Offset(offset), Duration::from_secs(5)).map_err(|e| kafka_err("seeking", e))
     }
 
     /// The first offset still held and the end offset (the next to be

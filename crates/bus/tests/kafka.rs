@@ -72,3 +72,52 @@ async fn products_stay_ordered_in_one_partition_and_members_read_from_the_beginn
         assert!(high >= 10, "partition {p} holds its messages: {high}");
     }
 }
+
+/// The offset of the next message `sub` reads.
+async fn next(sub: &Subscriber) -> i64 {
+    tokio::time::timeout(Duration::from_secs(30), sub.recv()).await.expect("a message arrives").unwrap().offset
+}
+
+/// What a member commits is where the next member of its group starts
+/// reading; a seek moves reading back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_member_starts_at_the_committed_offset_and_seek_moves_back() {
+    let s = KafkaSettings { partitions: 1, ..settings() };
+    let topic = s.events_topic();
+    ensure_topics(&s, std::slice::from_ref(&topic)).await.unwrap();
+    let publisher = Publisher::new(&s).unwrap();
+    for i in 0..20u32 {
+        publisher.send(&topic, "k", i.to_string().as_bytes()).await.unwrap();
+    }
+    publisher.flush(Duration::from_secs(5)).unwrap();
+    let group = format!("{}group", s.topic_prefix);
+    {
+        let first = Subscriber::new(&s, &group, &[topic.as_str()]).unwrap();
+        assert_eq!(next(&first).await, 0, "nothing committed: from the beginning");
+        first.commit(&topic, 0, 12).unwrap();
+        // The commit is asynchronous; give it time to land before leaving.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let second = Subscriber::new(&s, &group, &[topic.as_str()]).unwrap();
+    assert_eq!(next(&second).await, 12, "starts at the committed offset");
+    assert_eq!(next(&second).await, 13);
+    second.seek(&topic, 0, 3).unwrap();
+    assert_eq!(next(&second).await, 3, "reads again from where it sought");
+    drop(second);
+
+    // Seeking right after the assignment, before anything was delivered
+    // from the partition (what `process` does), also takes.
+    let third = Subscriber::new(&s, &group, &[topic.as_str()]).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let early = loop {
+        assert!(tokio::time::Instant::now() < deadline, "no assignment");
+        let got = tokio::time::timeout(Duration::from_millis(20), third.recv()).await;
+        if third.assignments().iter().any(|a| matches!(a, Assignment::Assigned(_))) {
+            break got.ok();
+        }
+    };
+    third.seek(&topic, 0, 7).unwrap();
+    assert!(early.is_none(), "a message came with the assignment: {early:?}");
+    assert_eq!(next(&third).await, 7, "reads from where it sought at assignment");
+    assert_eq!(next(&third).await, 8);
+}
