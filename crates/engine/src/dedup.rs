@@ -20,7 +20,7 @@ use marketpipe_model::TradeId;
 use rustc_hash::FxHashMap;
 
 /// A run of consecutive ids `[start, end]` (start is the map key).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct Run {
     end: u64,
     /// Newest trade time among the run's ids.
@@ -28,7 +28,7 @@ struct Run {
 }
 
 /// Trade ids seen for one product.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct TradeIds {
     /// Disjoint runs by start, the hot run excluded.
     runs: BTreeMap<u64, Run>,
@@ -39,6 +39,9 @@ pub(crate) struct TradeIds {
     /// none, or lower when that run was swept): the hot run may grow up to
     /// just below it without touching the map.
     hot_limit: u64,
+    /// String ids with their trade time (sorted in a checkpoint, whose
+    /// bytes must not depend on the table's history).
+    #[serde(with = "sorted")]
     strings: FxHashMap<Arc<str>, i64>,
     /// The watermark at which the next sweep is due; `i64::MAX` when empty.
     sweep_at: i64,
@@ -149,9 +152,63 @@ impl TradeIds {
         self.sweep_at = if self.is_empty() { i64::MAX } else { wm.saturating_add(sweep_every) };
     }
 
+    /// Checks a set read from a checkpoint: runs well formed and disjoint,
+    /// and the hot run's limit no further than the next run above it.
+    pub(crate) fn check_restored(&self) -> Result<(), &'static str> {
+        let mut prev_end: Option<u64> = None;
+        for (&start, run) in &self.runs {
+            if start > run.end || prev_end.is_some_and(|end| end >= start) {
+                return Err("trade-id runs overlap");
+            }
+            prev_end = Some(run.end);
+        }
+        if let Some((start, run)) = &self.hot {
+            if *start > run.end || self.contains_in_runs(*start, run.end) {
+                return Err("trade-id runs overlap");
+            }
+            // Ids between the hot run and its limit are answered "absent"
+            // without looking at the map. (A run ending at u64::MAX has
+            // nothing above it, and its limit is u64::MAX.)
+            let above = run.end.saturating_add(1);
+            if self.hot_limit < above || self.runs.range(above..self.hot_limit).next().is_some() {
+                return Err("the hot trade-id run's limit is wrong");
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a run of the map overlaps `[start, end]`.
+    fn contains_in_runs(&self, start: u64, end: u64) -> bool {
+        self.runs.range(..=end).next_back().is_some_and(|(_, run)| run.end >= start)
+    }
+
     /// Entries held: id runs plus string ids.
     pub(crate) fn len(&self) -> usize {
         self.runs.len() + usize::from(self.hot.is_some()) + self.strings.len()
+    }
+}
+
+/// The string ids in key order, for a checkpoint's canonical bytes.
+mod sorted {
+    use std::sync::Arc;
+
+    use rustc_hash::FxHashMap;
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(map: &FxHashMap<Arc<str>, i64>, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut entries: Vec<(&Arc<str>, &i64)> = map.iter().collect();
+        entries.sort_unstable();
+        serializer.collect_seq(entries)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<FxHashMap<Arc<str>, i64>, D::Error> {
+        let entries = Vec::<(Arc<str>, i64)>::deserialize(deserializer)?;
+        let len = entries.len();
+        let map: FxHashMap<Arc<str>, i64> = entries.into_iter().collect();
+        if map.len() != len {
+            return Err(D::Error::custom("a string trade id is listed twice"));
+        }
+        Ok(map)
     }
 }
 
