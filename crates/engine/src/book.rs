@@ -393,8 +393,13 @@ impl OrderBook {
 /// A ladder's levels without their sort keys, which follow from the prices
 /// and the ladder's scale ([`Ladder::rekey`]).
 mod levels {
+    use std::fmt;
+
     use marketpipe_model::Level;
-    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+    use serde::{
+        de::{Error, SeqAccess, Visitor},
+        Deserializer, Serializer,
+    };
 
     use super::Entry;
     use crate::checkpoint::Stored;
@@ -404,9 +409,30 @@ mod levels {
     }
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Entry>, D::Error> {
-        let levels = Vec::<<Level as Stored>::Repr>::deserialize(deserializer)?;
-        let entries = levels.into_iter().map(|repr| Some(Entry { key: 0, level: Level::from_repr(repr)? })).collect::<Option<Vec<Entry>>>();
-        entries.ok_or_else(|| D::Error::custom("invalid book level"))
+        deserializer.deserialize_seq(Levels)
+    }
+
+    /// Reads levels straight into entries (keys still to compute): books
+    /// are most of a checkpoint, and a vector of stand-ins first would
+    /// double the allocation.
+    struct Levels;
+
+    impl<'de> Visitor<'de> for Levels {
+        type Value = Vec<Entry>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a sequence of book levels")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Entry>, A::Error> {
+            // The length comes from the input: trust it only so far.
+            let mut entries = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+            while let Some(repr) = seq.next_element::<<Level as Stored>::Repr>()? {
+                let level = Level::from_repr(repr).ok_or_else(|| A::Error::custom("invalid book level"))?;
+                entries.push(Entry { key: 0, level });
+            }
+            Ok(entries)
+        }
     }
 }
 
