@@ -26,7 +26,8 @@
 //! every "changed since the last drain" flag. Caches that follow from the
 //! rest are rebuilt on restore instead: the key → product index, the
 //! last-product shortcut, the candle parameters, the clock's watermark, the
-//! book levels' sort keys, each window's and product's "listed" flag.
+//! book levels' sort keys, and the flags that mirror a list (a window's
+//! "waits for the drain", a product's "in the dirty list").
 //!
 //! **Layout.** All integers of the frame are little-endian:
 //!
@@ -38,8 +39,8 @@
 //! | n | body: the state in [postcard](https://docs.rs/postcard) encoding |
 //! | 4 | CRC-32 (IEEE) of everything before it |
 //!
-//! The version comes before the checksum so that a checkpoint of another
-//! format version is reported as such, whatever its layout. The checksum
+//! The version is checked before the checksum, so that a checkpoint of
+//! another format version is reported as such, whatever its layout. The checksum
 //! catches corruption that would still decode (a flipped digit of a price);
 //! whatever passes it is validated once more on restore, so that even a
 //! checkpoint written by a buggy build gives an error, not a later panic.
