@@ -1,6 +1,8 @@
 //! Engine hot-path costs: trades into three intervals, 3-change deltas on a
 //! ~200-level book (deep and top-of-book change distributions), the fixed
-//! cost of any delta event, and a mixed stream with clock and drains.
+//! cost of any delta event, and a mixed stream with clock and drains. Also
+//! the cost and size of a checkpoint of a realistic state, and of its
+//! restore.
 //!
 //! Brief run: `cargo bench -p marketpipe-engine --bench engine -- --warm-up-time 1 --measurement-time 3`
 
@@ -9,8 +11,8 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use marketpipe_engine::{Engine, EngineConfig, EngineOutput};
 use marketpipe_model::{
-    BookDelta, BookSide, BookSnapshot, Decimal, Exchange, InstrumentKey, Level, LevelChange, MarketEvent, Side, Symbol, Timestamp, Trade,
-    TradeId,
+    BookDelta, BookSide, BookSnapshot, Decimal, Exchange, InstrumentKey, Level, LevelChange, MarketEvent, Product, Side, Symbol, Ticker,
+    Timestamp, Trade, TradeId,
 };
 
 const BASE_NS: i64 = 1_767_225_600_000_000_000; // 2026-01-01
@@ -242,5 +244,74 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// What `process` would checkpoint after two hours of a busy feed: 20
+/// products with books of 1000 levels a side, a trade a second each
+/// (three quarters with numeric ids, KuCoin-style string ids for the rest),
+/// 1m/1h/1d candles over the default 1 h retention, tickers and metadata.
+fn checkpoint_state() -> Engine {
+    let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+    let mut e = engine();
+    let hours = 2;
+    for p in 0..20u64 {
+        let exchange = if p < 15 { Exchange::Coinbase } else { Exchange::Kucoin };
+        let product = Product::new(exchange, &format!("C{p}-USDT"), &format!("c{p}"), "usdt");
+        let k = product.key.clone();
+        e.apply(MarketEvent::Product(product));
+        let mut bids = Vec::new();
+        let mut asks = Vec::new();
+        for d in 1..=1000i64 {
+            bids.push(Level::new(Decimal::new(1_000_000 - d, 2), Decimal::new(1 + rng.below(100_000_000) as i64, 8)));
+            asks.push(Level::new(Decimal::new(1_000_000 + d, 2), Decimal::new(1 + rng.below(100_000_000) as i64, 8)));
+        }
+        e.apply(MarketEvent::BookSnapshot(BookSnapshot {
+            instrument: k.clone(),
+            sequence: Some(1),
+            time: Some(Timestamp(BASE_NS)),
+            recv_time: Timestamp(BASE_NS),
+            bids,
+            asks,
+        }));
+        for (i, mut ev) in trades(&k, hours * 3600, &mut rng).into_iter().enumerate() {
+            if let MarketEvent::Trade(t) = &mut ev {
+                t.time = Timestamp(BASE_NS + i as i64 * 1_000_000_000 + rng.below(1_000_000_000) as i64);
+                t.recv_time = t.time;
+                if exchange == Exchange::Kucoin {
+                    t.id = TradeId::Str(format!("{:024x}", rng.next() as u128 * 0x1_0000 + i as u128).into());
+                }
+            }
+            e.apply(ev);
+        }
+        let mut ticker = Ticker::empty(k, Timestamp(BASE_NS));
+        ticker.last_price = Some(Decimal::new(6_000_000, 2));
+        ticker.volume_24h = Some(Decimal::new(123_456_789_012, 8));
+        e.apply(MarketEvent::Ticker(ticker));
+    }
+    e.advance_clock(Timestamp(BASE_NS + hours as i64 * 3600 * 1_000_000_000));
+    e.drain(&mut EngineOutput::default());
+    e
+}
+
+fn bench_checkpoint(c: &mut Criterion) {
+    let e = checkpoint_state();
+    let bytes = e.checkpoint();
+    let m = e.memory();
+    println!(
+        "checkpoint: {} bytes for {} products, {} book levels, {} candle windows, {} trade-id entries",
+        bytes.len(),
+        m.products,
+        m.book_levels,
+        m.windows,
+        m.trade_id_entries
+    );
+    let mut group = c.benchmark_group("checkpoint");
+    group.throughput(Throughput::Bytes(bytes.len() as u64));
+    group.bench_function("checkpoint_20_products_1000_levels", |b| b.iter(|| black_box(e.checkpoint())));
+    group.bench_function("restore_20_products_1000_levels", |b| {
+        // Freeing the restored engine is not part of restoring it.
+        b.iter_with_large_drop(|| Engine::restore(EngineConfig::default(), black_box(&bytes)).expect("the checkpoint restores"))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench, bench_checkpoint);
 criterion_main!(benches);

@@ -11,9 +11,10 @@
 
 use std::cmp::Ordering;
 
-use marketpipe_model::{BookDelta, BookSide, BookSnapshot, BookState, BookTop, InstrumentKey, Level, Price, Qty, Timestamp};
+use marketpipe_model::{BookDelta, BookSide, BookSnapshot, BookState, BookTop, Decimal, InstrumentKey, Level, Price, Qty, Timestamp};
 
 use crate::{
+    checkpoint::stored,
     num::{cmp_dec, is_positive, pow10},
     EngineCounters,
 };
@@ -50,14 +51,17 @@ struct Entry {
 }
 
 /// One side of the book, worst price first, best last.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Ladder {
-    /// Levels with their sort keys, ascending: worst price first.
+    /// Levels with their sort keys, ascending: worst price first. A
+    /// checkpoint stores the levels only; restore computes the keys again.
+    #[serde(with = "levels")]
     entries: Vec<Entry>,
     /// The scale keys are expressed at: the largest price scale seen since
     /// the last snapshot (exchanges use one tick scale, so it rarely moves).
     scale: u32,
-    /// Bids (best = highest) or asks (best = lowest).
+    /// Bids (best = highest) or asks (best = lowest): set by the book.
+    #[serde(skip)]
     bid: bool,
 }
 
@@ -179,6 +183,28 @@ impl Ladder {
         self.entries.extend(levels.iter().filter_map(|&level| Some(Entry { key: key_of(bid, &level.price, scale)?, level })));
     }
 
+    /// Computes the sort keys of levels read from a checkpoint and checks
+    /// what [`Ladder::search`] relies on: every level valid and keyable,
+    /// prices strictly ascending from worst to best.
+    fn rekey(&mut self, bid: bool) -> Result<(), &'static str> {
+        self.bid = bid;
+        if self.scale > Decimal::MAX_SCALE {
+            return Err("book scale out of range");
+        }
+        let mut prev: Option<i128> = None;
+        for e in &mut self.entries {
+            if !is_positive(&e.level.price) || !is_positive(&e.level.size) {
+                return Err("book level with a non-positive price or size");
+            }
+            e.key = key_of(bid, &e.level.price, self.scale).ok_or("book level beyond the book's scale")?;
+            if prev.is_some_and(|p| p >= e.key) {
+                return Err("book levels out of order");
+            }
+            prev = Some(e.key);
+        }
+        Ok(())
+    }
+
     fn best(&self) -> Option<&Level> {
         self.entries.last().map(|e| &e.level)
     }
@@ -207,13 +233,15 @@ pub(crate) enum BookOutcome {
 }
 
 /// A product's order book and its sync state.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct OrderBook {
     bids: Ladder,
     asks: Ladder,
+    #[serde(with = "stored")]
     state: BookState,
     had_snapshot: bool,
     sequence: Option<u64>,
+    #[serde(with = "stored")]
     time: Option<Timestamp>,
 }
 
@@ -342,6 +370,13 @@ impl OrderBook {
         changed
     }
 
+    /// Rebuilds the sort keys of a book read from a checkpoint and checks
+    /// its levels.
+    pub(crate) fn check_restored(&mut self) -> Result<(), &'static str> {
+        self.bids.rekey(true)?;
+        self.asks.rekey(false)
+    }
+
     /// The book as served: top `depth` levels per side, best first.
     pub(crate) fn top(&self, instrument: &InstrumentKey, depth: usize) -> BookTop {
         BookTop {
@@ -351,6 +386,52 @@ impl OrderBook {
             time: self.time,
             bids: self.bids.top(depth),
             asks: self.asks.top(depth),
+        }
+    }
+}
+
+/// A ladder's levels without their sort keys, which follow from the prices
+/// and the ladder's scale ([`Ladder::rekey`]).
+mod levels {
+    use std::fmt;
+
+    use marketpipe_model::Level;
+    use serde::{
+        de::{Error, SeqAccess, Visitor},
+        Deserializer, Serializer,
+    };
+
+    use super::Entry;
+    use crate::checkpoint::Stored;
+
+    pub(super) fn serialize<S: Serializer>(entries: &[Entry], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(entries.iter().map(|e| e.level.to_repr()))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Entry>, D::Error> {
+        deserializer.deserialize_seq(Levels)
+    }
+
+    /// Reads levels straight into entries (keys still to compute): books
+    /// are most of a checkpoint, and a vector of stand-ins first would
+    /// double the allocation.
+    struct Levels;
+
+    impl<'de> Visitor<'de> for Levels {
+        type Value = Vec<Entry>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a sequence of book levels")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Entry>, A::Error> {
+            // The length comes from the input: trust it only so far.
+            let mut entries = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+            while let Some(repr) = seq.next_element::<<Level as Stored>::Repr>()? {
+                let level = Level::from_repr(repr).ok_or_else(|| A::Error::custom("invalid book level"))?;
+                entries.push(Entry { key: 0, level });
+            }
+            Ok(entries)
         }
     }
 }

@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use marketpipe_model::{Candle, InstrumentKey, Interval, Trade};
 
 use crate::{
+    checkpoint::stored,
     dedup::TradeIds,
     num::{is_positive, mul_dec, ExactSum},
     window::{Amounts, NewSums, Window},
@@ -62,8 +63,9 @@ pub(crate) enum TradeOutcome {
 /// The windows of one interval, ascending by start. Windows before
 /// `final_upto` are final, the rest are not: finality follows the window
 /// end and the watermark only grows, so the final ones are always a prefix.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct Series {
+    #[serde(with = "stored")]
     interval: Interval,
     width: i64,
     windows: VecDeque<Window>,
@@ -96,7 +98,7 @@ impl Series {
 }
 
 /// All candle state of one product.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct CandleAggregator {
     series: Vec<Series>,
     ids: TradeIds,
@@ -105,7 +107,8 @@ pub(crate) struct CandleAggregator {
     /// The watermark at which [`CandleAggregator::advance`] next has work:
     /// a window to finalize, a window to evict or an id sweep.
     next_action: i64,
-    /// Windows changed since the last drain, as (series index, start).
+    /// Windows changed since the last drain, as (series index, start). A
+    /// checkpoint stores this list and sets the windows' flags from it.
     dirty: Vec<(u8, i64)>,
 }
 
@@ -273,6 +276,45 @@ impl CandleAggregator {
             }
         }
         self.next_action = next;
+    }
+
+    /// Checks an aggregator read from a checkpoint against the invariants
+    /// the code above relies on, and sets the windows' dirty flags from the
+    /// pending-drain list.
+    pub(crate) fn check_restored(&mut self, params: &CandleParams) -> Result<(), &'static str> {
+        if self.series.len() != params.intervals.len() {
+            return Err("candle series do not match the configured intervals");
+        }
+        for (s, &interval) in self.series.iter().zip(&params.intervals) {
+            // A wrong width would also break the division in `locate_time`.
+            if s.interval != interval || s.width != interval.nanos() {
+                return Err("candle series do not match the configured intervals");
+            }
+            for w in &s.windows {
+                w.check_restored(s.width)?;
+            }
+            if s.windows.iter().zip(s.windows.iter().skip(1)).any(|(a, b)| a.start >= b.start) {
+                return Err("candle windows out of order");
+            }
+            if s.final_upto > s.windows.len() || s.windows.iter().enumerate().any(|(i, w)| w.is_final != (i < s.final_upto)) {
+                return Err("final candle windows are not a prefix");
+            }
+        }
+        if self.max_event != i64::MIN && !(-TIME_LIMIT..=TIME_LIMIT).contains(&self.max_event) {
+            return Err("newest trade time out of range");
+        }
+        for &(index, start) in &self.dirty {
+            let window = self.series.get_mut(usize::from(index)).and_then(|s| {
+                let i = s.locate(start).ok()?;
+                s.windows.get_mut(i)
+            });
+            let Some(w) = window else { return Err("a candle window waiting for the drain is missing") };
+            if w.dirty {
+                return Err("a candle window is listed twice for the drain");
+            }
+            w.dirty = true;
+        }
+        self.ids.check_restored()
     }
 
     /// Whether any window waits to be drained.

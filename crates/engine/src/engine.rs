@@ -8,25 +8,30 @@ use rustc_hash::FxHashMap;
 use crate::{
     book::{BookOutcome, OrderBook},
     candles::{CandleAggregator, CandleParams, TradeOutcome},
+    checkpoint::{self, stored, CheckpointError, Stored},
     stats::StatsTracker,
     ConfigError, EngineConfig, EngineCounters, EngineOutput,
 };
 
 /// Everything the engine holds about one product.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct ProductState {
+    #[serde(with = "stored")]
     key: InstrumentKey,
+    #[serde(with = "stored")]
     product: Option<Product>,
     product_dirty: bool,
     candles: CandleAggregator,
     book: OrderBook,
     book_dirty: bool,
     stats: StatsTracker,
+    #[serde(with = "stored")]
     ticker: Option<Ticker>,
     ticker_dirty: bool,
     /// A resync request waits for the next drain.
     resync_pending: bool,
-    /// Already in the engine's dirty list.
+    /// Already in the engine's dirty list (restore sets it from that list).
+    #[serde(skip)]
     listed: bool,
     /// The earliest entry this product has in the clock schedule
     /// (`i64::MAX`: none). Entries above it are stale.
@@ -182,6 +187,109 @@ impl Engine {
         self.list_if_dirty(idx);
     }
 
+    /// Serializes the whole state of the engine: what [`Engine::restore`]
+    /// needs to build an engine that behaves exactly as this one from here
+    /// on (same drains, counters, memory and later checkpoints). The format
+    /// is described in the crate's `checkpoint.rs`.
+    ///
+    /// Correct at any point; right after [`Engine::drain`] nothing waits to
+    /// be drained, which is what the `process` role stores with the
+    /// position its results reached. Costs a walk over all the state (about
+    /// 10 bytes per book level).
+    pub fn checkpoint(&self) -> Vec<u8> {
+        // The heap's order depends on its history, the checkpoint should not.
+        let mut schedule: Vec<(i64, usize)> = self.schedule.iter().map(|&Reverse(entry)| entry).collect();
+        schedule.sort_unstable();
+        checkpoint::write(&Image {
+            config: normalized(&self.config),
+            clock: self.clock,
+            schedule,
+            dirty: self.dirty.clone(),
+            counters: self.counters.clone(),
+            products: self.products.as_slice(),
+        })
+    }
+
+    /// Rebuilds the engine a [`Engine::checkpoint`] was taken of, for
+    /// `config`, which must be the configuration the checkpoint was made
+    /// under (intervals in any order).
+    ///
+    /// Never panics: damaged or truncated bytes, another format version, a
+    /// different configuration and state that breaks the engine's
+    /// invariants are all refused with a [`CheckpointError`].
+    pub fn restore(config: EngineConfig, bytes: &[u8]) -> Result<Engine, CheckpointError> {
+        config.validate()?;
+        let image: Image<Vec<ProductState>> = checkpoint::read(bytes)?;
+        let given = normalized(&config);
+        if image.config != given {
+            return Err(CheckpointError::ConfigMismatch(checkpoint::config_differences(&image.config, &given)));
+        }
+        let mut engine = Engine::new(config)?;
+        engine.restore_state(image).map_err(CheckpointError::Inconsistent)?;
+        Ok(engine)
+    }
+
+    /// Takes in the state of a checkpoint, checking what the engine relies
+    /// on and rebuilding what follows from the rest.
+    fn restore_state(&mut self, image: Image<Vec<ProductState>>) -> Result<(), String> {
+        let Image { config: _, clock, schedule, dirty, counters, products } = image;
+        for (idx, mut p) in products.into_iter().enumerate() {
+            let checked = p.candles.check_restored(&self.params).and_then(|()| p.book.check_restored()).and_then(|()| {
+                p.stats.check_restored(self.config.mid_ma_window)?;
+                let foreign =
+                    p.product.as_ref().is_some_and(|m| m.key != p.key) || p.ticker.as_ref().is_some_and(|t| t.instrument != p.key);
+                if foreign {
+                    return Err("metadata or ticker of another product");
+                }
+                Ok(())
+            });
+            if let Err(e) = checked {
+                return Err(format!("{}: {e}", p.key));
+            }
+            if self.index.insert(p.key.clone(), idx).is_some() {
+                return Err(format!("{}: product listed twice", p.key));
+            }
+            self.products.push(p);
+        }
+        // Every product that needs the clock must be reachable through the
+        // schedule by the time its candles need work.
+        if !schedule.is_sorted() || schedule.iter().any(|&(_, idx)| idx >= self.products.len()) {
+            return Err("clock schedule out of order or out of range".into());
+        }
+        for (idx, p) in self.products.iter().enumerate() {
+            let planned = p.scheduled == i64::MAX || schedule.binary_search(&(p.scheduled, idx)).is_ok();
+            if !planned || p.candles.next_action() < p.scheduled {
+                return Err(format!("{}: not scheduled for its next candle work", p.key));
+            }
+        }
+        self.schedule = schedule.into_iter().map(Reverse).collect();
+        for &idx in &dirty {
+            let Some(p) = self.products.get_mut(idx) else { return Err("dirty list out of range".into()) };
+            if p.listed {
+                return Err(format!("{}: listed twice for the drain", p.key));
+            }
+            p.listed = true;
+        }
+        if let Some(p) = self.products.iter().find(|p| p.listed != p.is_dirty()) {
+            return Err(format!("{}: changes not listed for the drain, or listed without changes", p.key));
+        }
+        self.dirty = dirty;
+        // No engine counts 2^63 of anything: such a value can only be
+        // damage, and would overflow on its next increment.
+        if counters.to_repr().iter().any(|&c| c > i64::MAX as u64) {
+            return Err("counter out of range".into());
+        }
+        self.counters = counters;
+        self.clock = clock;
+        self.clock_wm = self.clock_watermark();
+        Ok(())
+    }
+
+    /// `clock − lateness − margin`: the watermark the clock alone implies.
+    fn clock_watermark(&self) -> i64 {
+        self.clock.saturating_sub(self.config.allowed_lateness_ns).saturating_sub(self.config.quiet_close_margin_ns)
+    }
+
     /// Moves the injected wall clock to `now` (the live runtime passes the
     /// real time, a replay each record's receive time). Windows of products
     /// whose trades stopped become final once `now − lateness − margin`
@@ -192,7 +300,7 @@ impl Engine {
             return;
         }
         self.clock = now.nanos();
-        self.clock_wm = self.clock.saturating_sub(self.config.allowed_lateness_ns).saturating_sub(self.config.quiet_close_margin_ns);
+        self.clock_wm = self.clock_watermark();
         while let Some(&Reverse((at, idx))) = self.schedule.peek() {
             if at > self.clock_wm {
                 break;
@@ -394,4 +502,28 @@ impl Engine {
             self.counters.resync_requests += 1;
         }
     }
+}
+
+/// The engine's state as a checkpoint holds it: `P` is `&[ProductState]`
+/// when writing and `Vec<ProductState>` when reading. Caches are left out
+/// (the key index, `last`, `params`, `clock_wm`, the `listed` flags).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Image<P> {
+    /// Intervals sorted: their order changes nothing.
+    #[serde(with = "stored")]
+    config: EngineConfig,
+    clock: i64,
+    /// Sorted, stale entries included.
+    schedule: Vec<(i64, usize)>,
+    dirty: Vec<usize>,
+    #[serde(with = "stored")]
+    counters: EngineCounters,
+    products: P,
+}
+
+/// `config` with its intervals sorted, as checkpoints store and compare it.
+fn normalized(config: &EngineConfig) -> EngineConfig {
+    let mut config = config.clone();
+    config.intervals.sort_unstable();
+    config
 }

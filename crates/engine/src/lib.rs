@@ -6,7 +6,9 @@
 //! and the latest ticker and metadata of every product. It is synchronous
 //! and reads no clock: wall time comes in through
 //! [`Engine::advance_clock`], so a replay of a capture reproduces a live run
-//! exactly.
+//! exactly. [`Engine::checkpoint`] and [`Engine::restore`] carry the whole
+//! state across processes, so that a consumer taking over a partition can
+//! resume from a stored checkpoint instead of replaying the log.
 //!
 //! ```
 //! use marketpipe_engine::{Engine, EngineConfig, EngineOutput};
@@ -21,6 +23,7 @@
 
 mod book;
 mod candles;
+mod checkpoint;
 mod config;
 mod counters;
 mod dedup;
@@ -30,6 +33,7 @@ mod output;
 mod stats;
 mod window;
 
+pub use checkpoint::{CheckpointError, CHECKPOINT_VERSION};
 pub use config::{ConfigError, EngineConfig, MAX_MID_MA_WINDOW};
 pub use counters::EngineCounters;
 pub use engine::{Engine, EngineMemory};

@@ -78,7 +78,7 @@ pub(crate) fn mul_dec(a: &Decimal, b: &Decimal) -> Option<Decimal> {
 /// A running decimal sum with a cheap add: the value is `mantissa ×
 /// 10^-scale`, always a valid `Decimal` (|mantissa| < 2^96, scale ≤ 28), and
 /// every addition gives exactly what `Decimal::checked_add` would.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct ExactSum {
     mantissa: i128,
     scale: u32,
@@ -125,6 +125,11 @@ impl ExactSum {
             Some(sum) if sum.unsigned_abs() < MANTISSA_LIMIT => Some(ExactSum { mantissa: sum, scale: a.scale }),
             _ => self.to_decimal().checked_add(other.to_decimal()).map(|s| ExactSum::of(&s)),
         }
+    }
+
+    /// Whether the invariant holds (a restored checkpoint is checked with this).
+    pub(crate) fn is_valid(self) -> bool {
+        self.mantissa.unsigned_abs() < MANTISSA_LIMIT && self.scale <= Decimal::MAX_SCALE
     }
 
     /// The sum as a `Decimal`.

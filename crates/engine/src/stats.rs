@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 
 use marketpipe_model::{BookState, BookStats, Decimal, InstrumentKey, Level, Price, Timestamp, Trade, TradeId};
 
-use crate::{book::OrderBook, num::eq_dec};
+use crate::{book::OrderBook, checkpoint::stored, num::eq_dec};
 
 /// What the stats show of the book: best levels while live, and the state.
 type VisibleTop = (Option<Level>, Option<Level>, BookState);
@@ -26,23 +26,30 @@ fn mid_of(bid: Price, ask: Price) -> Option<Decimal> {
 }
 
 /// The statistics state of one product.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct StatsTracker {
     /// The last mids, oldest first, at most the configured window, each
     /// kept doubled (`bid + ask`): halving is deferred to the one division
     /// made when emitting, which keeps the hot path division-free.
+    #[serde(with = "stored")]
     mids: VecDeque<Decimal>,
     /// Exact sum of `mids`.
+    #[serde(with = "stored")]
     sum: Decimal,
     /// The (best bid, best ask) prices last seen while live: a new mid enters
     /// when they change.
+    #[serde(with = "stored")]
     last_pair: (Option<Price>, Option<Price>),
+    #[serde(with = "stored")]
     max_spread: Option<Decimal>,
     /// The greatest `(time, id)` trade seen, with its price.
+    #[serde(with = "stored")]
     last_trade: Option<(i64, TradeId, Price)>,
     /// What the last emitted-or-pending stats showed of the book, to tell
     /// whether a book update changed the stats at all.
+    #[serde(with = "stored")]
     shown: VisibleTop,
+    #[serde(with = "stored")]
     time: Option<Timestamp>,
     pub(crate) dirty: bool,
 }
@@ -120,6 +127,15 @@ impl StatsTracker {
             self.time = Some(trade.time);
             self.dirty = true;
         }
+    }
+
+    /// Checks statistics read from a checkpoint: no more mids than the
+    /// moving average spans.
+    pub(crate) fn check_restored(&self, window: u32) -> Result<(), &'static str> {
+        if self.mids.len() > window as usize {
+            return Err("more mids than the moving average spans");
+        }
+        Ok(())
     }
 
     /// The statistics as served.

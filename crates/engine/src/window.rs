@@ -4,23 +4,32 @@ use std::cmp::Ordering;
 
 use marketpipe_model::{Candle, Decimal, InstrumentKey, Interval, Price, Side, Timestamp, Trade, TradeId};
 
-use crate::num::{cmp_dec, ExactSum};
+use crate::{
+    checkpoint::stored,
+    num::{cmp_dec, ExactSum},
+};
 
 /// The aggregate of the trades in `[start, end)` of one interval.
 ///
 /// Open and close are kept with their `(time, id)` so that they are the
 /// first and last trade in that order whatever order trades arrive in.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Window {
     pub(crate) start: i64,
     pub(crate) end: i64,
+    #[serde(with = "stored")]
     open: Price,
     open_time: i64,
+    #[serde(with = "stored")]
     open_id: TradeId,
+    #[serde(with = "stored")]
     close: Price,
     close_time: i64,
+    #[serde(with = "stored")]
     close_id: TradeId,
+    #[serde(with = "stored")]
     high: Price,
+    #[serde(with = "stored")]
     low: Price,
     volume: ExactSum,
     quote_volume: ExactSum,
@@ -31,7 +40,9 @@ pub(crate) struct Window {
     sell_trades: u64,
     /// The watermark passed `end`; never reset.
     pub(crate) is_final: bool,
-    /// Changed since the last drain (and listed in the aggregator's dirty list).
+    /// Changed since the last drain (and listed in the aggregator's dirty
+    /// list). Not stored: a checkpoint sets it again from that list.
+    #[serde(skip)]
     pub(crate) dirty: bool,
     /// Changes after becoming final.
     pub(crate) revision: u32,
@@ -151,6 +162,21 @@ impl Window {
             }
         }
         (new_high, new_low)
+    }
+
+    /// Checks a window read from a checkpoint: `[start, end)` of `width`,
+    /// open and close inside it, valid sums.
+    pub(crate) fn check_restored(&self, width: i64) -> Result<(), &'static str> {
+        if self.start.checked_add(width) != Some(self.end) || self.start.rem_euclid(width) != 0 {
+            return Err("a window does not span its interval");
+        }
+        if !(self.start..self.end).contains(&self.open_time) || !(self.start..self.end).contains(&self.close_time) {
+            return Err("a window's open or close lies outside it");
+        }
+        if ![self.volume, self.quote_volume, self.buy_volume, self.sell_volume].into_iter().all(ExactSum::is_valid) {
+            return Err("a window's sum is not a valid decimal");
+        }
+        Ok(())
     }
 
     /// The window as a [`Candle`].

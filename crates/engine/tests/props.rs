@@ -230,19 +230,6 @@ enum BookOp {
     Delta(Vec<LevelChange>),
 }
 
-/// Prices 0..6 in steps of 0.25 at scales 0..2 (so 1, 1.0 and 1.00 all
-/// occur), sizes 0..3 (0 deletes); bids mostly low and asks mostly high so
-/// that books are live most of the time but do cross now and then.
-fn level(low: bool) -> impl Strategy<Value = Level> {
-    (0i64..25, 0u32..3, 0i64..4).prop_map(move |(q, extra, size)| {
-        let q = if low { q / 2 } else { 12 + q / 2 };
-        let value = Decimal::new(q * 25, 2);
-        let mut price = value;
-        price.rescale(value.scale().max(extra)); // same value, varying scale
-        Level::new(price, Decimal::from(size))
-    })
-}
-
 fn book_op() -> impl Strategy<Value = BookOp> {
     let snap = (proptest::collection::vec(level(true), 0..8), proptest::collection::vec(level(false), 0..8))
         .prop_map(|(b, a)| BookOp::Snapshot(b, a));

@@ -6,6 +6,7 @@ use marketpipe_model::{
     BookDelta, BookSide, BookSnapshot, Candle, Decimal, Exchange, InstrumentKey, Interval, Level, LevelChange, MarketEvent, Side, Symbol,
     Timestamp, Trade, TradeId,
 };
+use proptest::prelude::*;
 
 /// One second in nanoseconds.
 pub const S: i64 = 1_000_000_000;
@@ -82,4 +83,17 @@ pub fn drain(e: &mut Engine) -> EngineOutput {
 /// The candle of `interval` starting at `start` in `out`, if emitted.
 pub fn find(out: &EngineOutput, interval: Interval, start: i64) -> Option<&Candle> {
     out.candles.iter().find(|c| c.interval == interval && c.start == Timestamp(start))
+}
+
+/// Prices 0..6 in steps of 0.25 at scales 0..2 (so 1, 1.0 and 1.00 all
+/// occur), sizes 0..3 (0 deletes); bids mostly low and asks mostly high so
+/// that books are live most of the time but do cross now and then.
+pub fn level(low: bool) -> impl Strategy<Value = Level> {
+    (0i64..25, 0u32..3, 0i64..4).prop_map(move |(q, extra, size)| {
+        let q = if low { q / 2 } else { 12 + q / 2 };
+        let value = Decimal::new(q * 25, 2);
+        let mut price = value;
+        price.rescale(value.scale().max(extra)); // same value, varying scale
+        Level::new(price, Decimal::from(size))
+    })
 }
