@@ -323,7 +323,7 @@ mod tests {
             let mut line = CANONICAL[which].to_vec();
             for (at, byte) in edits {
                 let at = at % (line.len() + 1);
-                if at < line.len() && at % 2 == 0 { line[at] = byte } else { line.insert(at, byte) }
+                if at < line.len() && at.is_multiple_of(2) { line[at] = byte } else { line.insert(at, byte) }
             }
             if let Some(fast) = parse_record_unchecked(&line) {
                 let data = fast.data.unwrap();

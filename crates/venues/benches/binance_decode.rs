@@ -105,7 +105,7 @@ fn mix(frames: usize) -> Vec<String> {
                 r#"{{"stream":"{lower}@aggTrade","data":{{"e":"aggTrade","E":1767225601910,"s":"{b}{q}","a":{id},"p":"43521.17","q":"0.00120","f":{},"l":{},"T":1767225601910,"m":{},"M":true}}}}"#,
                 id * 2,
                 id * 2,
-                rng.next() % 2 == 0
+                rng.next().is_multiple_of(2)
             ));
             seq[k] += 1;
             out.push(depth_frame(&mut rng, SYMBOLS[k], seq[k], seq[k], 1));
