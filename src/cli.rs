@@ -321,6 +321,10 @@ pub struct ProcessArgs {
     /// The consumer group; members of one group share the partitions.
     #[arg(long, env = "MARKETPIPE_GROUP", default_value = "marketpipe-process", value_name = "NAME")]
     pub group: String,
+    /// How often each partition's engine state is checkpointed to the store (e.g. `30s`): the most a member
+    /// taking a partition over replays before it writes again.
+    #[arg(long, env = "MARKETPIPE_CHECKPOINT_INTERVAL", default_value = "30s", value_parser = marketpipe_sim::parse_duration, value_name = "DURATION")]
+    pub checkpoint_interval: std::time::Duration,
     /// Prepended to every Kafka topic name (e.g. `staging.`), for several deployments on one cluster.
     #[arg(long, env = "MARKETPIPE_TOPIC_PREFIX", default_value = "", value_name = "PREFIX")]
     pub topic_prefix: String,

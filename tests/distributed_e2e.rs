@@ -8,6 +8,11 @@
 //! `ingest` archives to S3 as it goes, and a replay of that S3 archive gives
 //! the same candles too.
 //!
+//! Members checkpoint their engines every second and at exit. Afterwards a
+//! new member of the group restores every partition from those checkpoints
+//! and has nothing to replay, and one whose engine settings differ cannot
+//! restore them, rebuilds from the beginning, and changes nothing stored.
+//!
 //! Needs `MARKETPIPE_TEST_KAFKA_URL`, `MARKETPIPE_TEST_POSTGRES_URL` and
 //! `MARKETPIPE_TEST_S3_ENDPOINT` (scripts/test.sh starts the three servers
 //! and sets them) and the `kafka` and `s3` build features.
@@ -64,7 +69,16 @@ fn candle_rows(store_args: &[&str], products: &[&str]) -> Vec<serde_json::Value>
     rows
 }
 
+/// A count from `process`'s summary line (`... rebuilt 12, ...`).
+fn summary_count(summary: &str, what: &str) -> u64 {
+    word_after(summary, what).and_then(|w| w.trim_end_matches(',').parse().ok()).unwrap_or_else(|| panic!("no {what} in {summary}"))
+}
+
 fn process(kafka: &str, store: &str, group: &str, prefix: &str) -> Proc {
+    process_with(kafka, store, group, prefix, INTERVALS)
+}
+
+fn process_with(kafka: &str, store: &str, group: &str, prefix: &str, intervals: &str) -> Proc {
     let proc = Proc::spawn(bin().args([
         "process",
         "--bus",
@@ -76,7 +90,9 @@ fn process(kafka: &str, store: &str, group: &str, prefix: &str) -> Proc {
         "--topic-prefix",
         prefix,
         "--intervals",
-        INTERVALS,
+        intervals,
+        "--checkpoint-interval",
+        "1s",
     ]));
     proc.line_with("marketpipe process consuming");
     proc
@@ -156,4 +172,31 @@ fn a_killed_member_and_a_restarted_database_lose_nothing_and_count_nothing_twice
     run(bin_s3(&s3).arg("replay").arg(&archive).arg("--data-dir").arg(&from_s3).args(["--intervals", INTERVALS]));
     let replayed = candle_rows(&["--data-dir", from_s3.to_str().unwrap()], &products);
     assert_eq!(replayed, expected, "a replay of the S3 archive differs from a replay of the capture");
+
+    // A member joining now restores every partition with data from the
+    // checkpoints written at exit, and replays nothing.
+    let mut c = process(&kafka, &store, &group, &prefix);
+    c.line_with("process: assigned partitions");
+    std::thread::sleep(Duration::from_secs(2));
+    let (status, _) = c.interrupt();
+    assert!(status.success());
+    let summary = c.line_with("process summary:");
+    let count = |what: &str| summary_count(&summary, what);
+    assert!(count("restored") >= 1, "nothing restored: {summary}");
+    assert_eq!((count("applied"), count("rebuilt"), count("unrestorable")), (0, 0, 0), "{summary}");
+
+    // Other engine settings cannot use those checkpoints: that member
+    // rebuilds from the beginning up to the stored positions, which writes
+    // nothing.
+    let mut d = process_with(&kafka, &store, &group, &prefix, "1s,1m");
+    d.line_with("process: assigned partitions");
+    std::thread::sleep(Duration::from_secs(3));
+    let (status, _) = d.interrupt();
+    assert!(status.success());
+    let summary = d.line_with("process summary:");
+    let count = |what: &str| summary_count(&summary, what);
+    assert!(count("unrestorable") >= 1 && count("rebuilt") > 0, "{summary}");
+    assert_eq!(count("applied"), 0, "{summary}");
+    let after = candle_rows(&["--store", &store, "--data-dir", dir.path().to_str().unwrap()], &products);
+    assert_eq!(after, expected, "a member rebuilding from the beginning changed stored candles");
 }

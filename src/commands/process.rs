@@ -16,7 +16,7 @@ pub fn process(args: ProcessArgs, file: &FileConfig) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let store = crate::stores::open(args.store.as_deref(), &data_dir, true).await?;
-        run(brokers, args.topic_prefix, args.group, engine, store).await
+        run(brokers, args.topic_prefix, args.group, args.checkpoint_interval, engine, store).await
     })
 }
 
@@ -25,11 +25,12 @@ async fn run(
     brokers: String,
     topic_prefix: String,
     group: String,
+    checkpoint_every: std::time::Duration,
     engine: marketpipe_engine::EngineConfig,
     store: std::sync::Arc<dyn crate::stores::Store>,
 ) -> Result<()> {
     let kafka = marketpipe_bus::kafka::KafkaSettings { topic_prefix, ..marketpipe_bus::kafka::KafkaSettings::new(brokers) };
-    let settings = crate::process::ProcessSettings { kafka, group, engine };
+    let settings = crate::process::ProcessSettings { kafka, group, engine, checkpoint_every };
     println!("marketpipe process consuming {} as group {}", settings.kafka.events_topic(), settings.group);
     crate::process::run(settings, store, super::serve::shutdown_signal()).await
 }
@@ -39,6 +40,7 @@ async fn run(
     _: String,
     _: String,
     _: String,
+    _: std::time::Duration,
     _: marketpipe_engine::EngineConfig,
     _: std::sync::Arc<dyn crate::stores::Store>,
 ) -> Result<()> {

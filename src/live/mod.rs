@@ -312,6 +312,7 @@ fn spawn_process(
         kafka: kafka_settings(brokers, topic_prefix),
         group: crate::process::DEFAULT_GROUP.to_owned(),
         engine: engine.clone(),
+        checkpoint_every: crate::process::DEFAULT_CHECKPOINT_EVERY,
     };
     tokio::spawn(crate::process::run(settings, store, async {
         let _ = stop.await;
