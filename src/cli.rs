@@ -280,9 +280,61 @@ pub struct PipelineArgs {
     /// The store: `postgres://USER@HOST:PORT/DB[?schema=NAME]`; by default SQLite in the data directory.
     #[arg(long, env = "MARKETPIPE_STORE", value_name = "URL")]
     pub store: Option<String>,
+    #[command(flatten)]
+    pub topics: TopicArgs,
+}
+
+/// Kafka topic names and how topics are created (`ingest`, `process`,
+/// `run --bus kafka://`).
+#[derive(Debug, Clone, Args)]
+pub struct TopicArgs {
     /// Prepended to every Kafka topic name (e.g. `staging.`), for several deployments on one cluster.
     #[arg(long, env = "MARKETPIPE_TOPIC_PREFIX", default_value = "", value_name = "PREFIX")]
     pub topic_prefix: String,
+    /// Partitions of each topic marketpipe creates (existing topics are left as they are).
+    #[arg(long, env = "MARKETPIPE_TOPIC_PARTITIONS", default_value_t = 6, value_parser = clap::value_parser!(i32).range(1..=10_000), value_name = "N")]
+    pub topic_partitions: i32,
+    /// Replication factor of each topic marketpipe creates.
+    #[arg(long, env = "MARKETPIPE_TOPIC_REPLICATION", default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=100), value_name = "N")]
+    pub topic_replication: i32,
+    /// How long the broker keeps messages of the topics marketpipe creates (`retention.ms`; e.g. `7days`, `12h`).
+    #[arg(long, env = "MARKETPIPE_TOPIC_RETENTION", default_value = "7days", value_parser = parse_retention, value_name = "DURATION")]
+    pub topic_retention: std::time::Duration,
+}
+
+impl Default for TopicArgs {
+    fn default() -> Self {
+        TopicArgs {
+            topic_prefix: String::new(),
+            topic_partitions: 6,
+            topic_replication: 1,
+            topic_retention: std::time::Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+impl TopicArgs {
+    /// Kafka settings for `brokers` with these topics.
+    #[cfg(feature = "kafka")]
+    pub fn kafka(&self, brokers: &str) -> marketpipe_bus::kafka::KafkaSettings {
+        marketpipe_bus::kafka::KafkaSettings {
+            topic_prefix: self.topic_prefix.clone(),
+            partitions: self.topic_partitions,
+            replication: self.topic_replication,
+            retention: self.topic_retention,
+            ..marketpipe_bus::kafka::KafkaSettings::new(brokers)
+        }
+    }
+}
+
+/// A retention of at least a second (`retention.ms` is whole milliseconds,
+/// and zero would have the broker delete everything at once).
+fn parse_retention(text: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(text.trim()).map_err(|e| format!("{text:?} is not a duration like 7days or 12h: {e}"))?;
+    if d < std::time::Duration::from_secs(1) {
+        return Err(format!("retention {text:?} is shorter than a second"));
+    }
+    Ok(d)
 }
 
 /// `marketpipe run`.
@@ -325,9 +377,8 @@ pub struct ProcessArgs {
     /// taking a partition over replays before it writes again.
     #[arg(long, env = "MARKETPIPE_CHECKPOINT_INTERVAL", default_value = "30s", value_parser = marketpipe_sim::parse_duration, value_name = "DURATION")]
     pub checkpoint_interval: std::time::Duration,
-    /// Prepended to every Kafka topic name (e.g. `staging.`), for several deployments on one cluster.
-    #[arg(long, env = "MARKETPIPE_TOPIC_PREFIX", default_value = "", value_name = "PREFIX")]
-    pub topic_prefix: String,
+    #[command(flatten)]
+    pub topics: TopicArgs,
     #[command(flatten)]
     pub engine: EngineArgs,
 }
@@ -342,4 +393,45 @@ pub struct DemoArgs {
     /// Stop after this long (e.g. `30s`); by default run until Ctrl-C.
     #[arg(long, value_parser = marketpipe_sim::parse_duration, value_name = "DURATION")]
     pub run_for: Option<std::time::Duration>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Cli, Command};
+
+    fn process_args(extra: &[&str]) -> Result<super::ProcessArgs, clap::Error> {
+        let args = ["marketpipe", "process", "--bus", "kafka://127.0.0.1:9092"].iter().chain(extra);
+        match Cli::try_parse_from(args)?.command {
+            Command::Process(p) => Ok(p),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn topic_settings_default_to_six_partitions_and_seven_days() {
+        let p = process_args(&[]).expect("defaults parse");
+        assert_eq!((p.topics.topic_partitions, p.topics.topic_replication), (6, 1));
+        assert_eq!(p.topics.topic_retention, std::time::Duration::from_secs(7 * 24 * 3600));
+        let p = process_args(&["--topic-partitions", "12", "--topic-retention", "36h", "--topic-prefix", "staging."]).expect("parse");
+        assert_eq!(p.topics.topic_partitions, 12);
+        assert_eq!(p.topics.topic_retention, std::time::Duration::from_secs(36 * 3600));
+        assert_eq!(p.topics.topic_prefix, "staging.");
+    }
+
+    #[test]
+    fn bad_topic_settings_are_refused_with_a_reason() {
+        for (flag, value, says) in [
+            ("--topic-partitions", "0", "0"),
+            ("--topic-partitions", "many", "many"),
+            ("--topic-replication", "0", "0"),
+            ("--topic-retention", "0s", "shorter than a second"),
+            ("--topic-retention", "forever", "not a duration"),
+        ] {
+            let err = process_args(&[flag, value]).expect_err(&format!("{flag} {value} accepted"));
+            let text = err.to_string();
+            assert!(text.contains(flag) && text.contains(says), "{flag} {value}: {text}");
+        }
+    }
 }

@@ -49,6 +49,6 @@ fn live_settings(args: &PipelineArgs, file: &FileConfig, feeds: Vec<FeedSettings
         bus: args.bus.clone(),
         ingest_only: false,
         store: args.store.clone(),
-        topic_prefix: args.topic_prefix.clone(),
+        topics: args.topics.clone(),
     })
 }

@@ -16,21 +16,20 @@ pub fn process(args: ProcessArgs, file: &FileConfig) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let store = crate::stores::open(args.store.as_deref(), &data_dir, true).await?;
-        run(brokers, args.topic_prefix, args.group, args.checkpoint_interval, engine, store).await
+        run(brokers, args.topics, args.group, args.checkpoint_interval, engine, store).await
     })
 }
 
 #[cfg(feature = "kafka")]
 async fn run(
     brokers: String,
-    topic_prefix: String,
+    topics: crate::cli::TopicArgs,
     group: String,
     checkpoint_every: std::time::Duration,
     engine: marketpipe_engine::EngineConfig,
     store: std::sync::Arc<dyn crate::stores::Store>,
 ) -> Result<()> {
-    let kafka = marketpipe_bus::kafka::KafkaSettings { topic_prefix, ..marketpipe_bus::kafka::KafkaSettings::new(brokers) };
-    let settings = crate::process::ProcessSettings { kafka, group, engine, checkpoint_every };
+    let settings = crate::process::ProcessSettings { kafka: topics.kafka(&brokers), group, engine, checkpoint_every };
     println!("marketpipe process consuming {} as group {}", settings.kafka.events_topic(), settings.group);
     crate::process::run(settings, store, super::serve::shutdown_signal()).await
 }
@@ -38,7 +37,7 @@ async fn run(
 #[cfg(not(feature = "kafka"))]
 async fn run(
     _: String,
-    _: String,
+    _: crate::cli::TopicArgs,
     _: String,
     _: std::time::Duration,
     _: marketpipe_engine::EngineConfig,

@@ -83,7 +83,7 @@ mod tests {
                 no_archive: false,
                 bus: marketpipe_bus::BusUrl::Memory,
                 store: None,
-                topic_prefix: String::new(),
+                topics: crate::cli::TopicArgs::default(),
             },
             exchange: exchange.map(str::to_owned),
             products: products.map(|p| p.iter().map(|s| (*s).to_owned()).collect()),

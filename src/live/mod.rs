@@ -93,8 +93,8 @@ pub struct LiveSettings {
     pub ingest_only: bool,
     /// The store: `postgres://...`, or `None` for SQLite in the data directory.
     pub store: Option<String>,
-    /// Prepended to Kafka topic names.
-    pub topic_prefix: String,
+    /// Kafka topic names and creation settings.
+    pub topics: crate::cli::TopicArgs,
 }
 
 /// The session protocol of an exchange, or why there is none.
@@ -163,15 +163,13 @@ pub async fn run(settings: LiveSettings, shutdown: impl Future<Output = ()>, on_
         }
         // Ingest only: the engine and the store are `process`'s; this
         // process serves its metrics.
-        marketpipe_bus::BusUrl::Kafka { brokers } if settings.ingest_only => {
-            (metrics_route, bus_output(brokers, &settings.topic_prefix).await?)
-        }
+        marketpipe_bus::BusUrl::Kafka { brokers } if settings.ingest_only => (metrics_route, bus_output(brokers, &settings.topics).await?),
         // Every role: publish, consume our own topic, serve the store.
         marketpipe_bus::BusUrl::Kafka { brokers } => {
             let store = crate::stores::open(settings.store.as_deref(), &settings.data_dir, true).await?;
             let app = router(store.clone(), ApiConfig::default()).merge(metrics_route);
-            let output = bus_output(brokers, &settings.topic_prefix).await?;
-            process = Some(spawn_process(brokers, &settings.topic_prefix, &settings.engine, store, process_stopping));
+            let output = bus_output(brokers, &settings.topics).await?;
+            process = Some(spawn_process(brokers, &settings.topics, &settings.engine, store, process_stopping));
             (app, output)
         }
     };
@@ -293,23 +291,17 @@ pub async fn run(settings: LiveSettings, shutdown: impl Future<Output = ()>, on_
 /// feeds stopped.
 const PROCESS_TAIL: Duration = Duration::from_millis(1000);
 
-/// Kafka settings for `brokers` with the topic prefix.
-#[cfg(feature = "kafka")]
-fn kafka_settings(brokers: &str, topic_prefix: &str) -> marketpipe_bus::kafka::KafkaSettings {
-    marketpipe_bus::kafka::KafkaSettings { topic_prefix: topic_prefix.to_owned(), ..marketpipe_bus::kafka::KafkaSettings::new(brokers) }
-}
-
 /// The process role, in this process.
 #[cfg(feature = "kafka")]
 fn spawn_process(
     brokers: &str,
-    topic_prefix: &str,
+    topics: &crate::cli::TopicArgs,
     engine: &marketpipe_engine::EngineConfig,
     store: Arc<dyn crate::stores::Store>,
     stop: oneshot::Receiver<()>,
 ) -> tokio::task::JoinHandle<Result<()>> {
     let settings = crate::process::ProcessSettings {
-        kafka: kafka_settings(brokers, topic_prefix),
+        kafka: topics.kafka(brokers),
         group: crate::process::DEFAULT_GROUP.to_owned(),
         engine: engine.clone(),
         checkpoint_every: crate::process::DEFAULT_CHECKPOINT_EVERY,
@@ -322,7 +314,7 @@ fn spawn_process(
 #[cfg(not(feature = "kafka"))]
 fn spawn_process(
     _: &str,
-    _: &str,
+    _: &crate::cli::TopicArgs,
     _: &marketpipe_engine::EngineConfig,
     _: Arc<dyn crate::stores::Store>,
     _: oneshot::Receiver<()>,
@@ -332,15 +324,15 @@ fn spawn_process(
 
 /// The `ingest` output: topics created, the producer started.
 #[cfg(feature = "kafka")]
-async fn bus_output(brokers: &str, topic_prefix: &str) -> Result<output::Output> {
-    let settings = kafka_settings(brokers, topic_prefix);
+async fn bus_output(brokers: &str, topics: &crate::cli::TopicArgs) -> Result<output::Output> {
+    let settings = topics.kafka(brokers);
     let bus = bus_output::BusOutput::start(&settings).await.with_context(|| format!("cannot start publishing to kafka://{brokers}"))?;
     Ok(output::Output::Bus(bus))
 }
 
 /// Without Kafka support compiled in, says which feature to build.
 #[cfg(not(feature = "kafka"))]
-async fn bus_output(_brokers: &str, _topic_prefix: &str) -> Result<output::Output> {
+async fn bus_output(_brokers: &str, _topics: &crate::cli::TopicArgs) -> Result<output::Output> {
     marketpipe_bus::kafka_supported()?;
     unreachable!("kafka_supported fails without the feature")
 }
