@@ -172,8 +172,12 @@ pub async fn run(settings: ProcessSettings, store: Arc<dyn crate::stores::Store>
             }
             message = subscriber.recv() => match message {
                 Ok(m) => {
-                    worker.rebalance(&subscriber).await?;
-                    worker.apply(&subscriber, &m);
+                    // A message delivered with its partition's assignment was
+                    // fetched before the seek to where the restored state
+                    // stands: the seek delivers it again if it is needed.
+                    if !worker.rebalance(&subscriber).await?.contains(&m.partition) {
+                        worker.apply(&subscriber, &m);
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "consuming failed; retrying");
@@ -230,7 +234,9 @@ impl Worker {
     /// Takes assignment changes: a revoked partition's results (and a
     /// checkpoint) are written before its engine goes; an assigned one
     /// starts from its stored checkpoint, or from its beginning.
-    async fn rebalance(&mut self, subscriber: &Subscriber) -> Result<()> {
+    /// Returns the partitions newly assigned.
+    async fn rebalance(&mut self, subscriber: &Subscriber) -> Result<Vec<i32>> {
+        let mut newly = Vec::new();
         for change in subscriber.assignments() {
             match change {
                 Assignment::Revoked(list) => {
@@ -280,10 +286,11 @@ impl Worker {
                         "process: assigned partitions {assigned:?}: {restored} from checkpoints, {} from the beginning",
                         assigned.len() - restored
                     );
+                    newly.extend(assigned);
                 }
             }
         }
-        Ok(())
+        Ok(newly)
     }
 
     /// A newly assigned partition: its engine from the checkpoint if there
