@@ -25,7 +25,6 @@ mod book;
 mod control;
 mod de;
 mod message;
-mod registry;
 mod rest;
 pub mod session;
 mod ticker;
@@ -35,7 +34,8 @@ pub use control::subscribe_request;
 
 use marketpipe_model::{Exchange, InstrumentKey, MarketEvent, Product, Timestamp};
 
-use self::{de::json_error, message::WsMessage, registry::Registry, rest::Endpoint};
+use self::{de::json_error, message::WsMessage, rest::Endpoint};
+use crate::wire::registry::Registry;
 use crate::{DecodeError, Decoded, VenueDecoder};
 
 /// The Coinbase Exchange decoder: pure, I/O-free, one per connection or
@@ -45,10 +45,16 @@ use crate::{DecodeError, Decoded, VenueDecoder};
 /// from a `BASE-QUOTE` id the first time a frame names it) and a count of
 /// unusable product-list entries; nothing else. A frame that fails leaves
 /// both as they were and emits nothing.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CoinbaseDecoder {
     registry: Registry,
     skipped_products: u64,
+}
+
+impl Default for CoinbaseDecoder {
+    fn default() -> Self {
+        CoinbaseDecoder { registry: Registry::new(Exchange::Coinbase), skipped_products: 0 }
+    }
 }
 
 impl CoinbaseDecoder {

@@ -11,9 +11,9 @@ use serde_json::value::RawValue;
 
 use super::{
     de::{self, json_error, OptStr, OptU64},
-    registry::{is_currency_code, Registry},
     trade::{validate_trade, TradeBody},
 };
+use crate::wire::{registry::Registry, symbol::is_currency_code};
 use crate::DecodeError;
 
 /// A REST endpoint this decoder understands.
@@ -119,7 +119,7 @@ pub(crate) fn products(body: &str, registry: &mut Registry, out: &mut Vec<Market
     for raw in entries {
         match serde_json::from_str::<ProductWire<'_>>(raw.get()).map_err(json_error).and_then(|p| p.validate()) {
             Ok(product) => {
-                registry.upsert(product.clone());
+                registry.upsert(product.clone(), None);
                 out.push(MarketEvent::Product(product));
             }
             Err(e) => {
@@ -141,7 +141,7 @@ pub(crate) fn product(path_id: &str, body: &str, registry: &mut Registry, out: &
             detail: format!("{} answers a request for {}", de::snippet(&product.native_symbol), de::snippet(path_id)),
         });
     }
-    registry.upsert(product.clone());
+    registry.upsert(product.clone(), None);
     out.push(MarketEvent::Product(product));
     Ok(())
 }

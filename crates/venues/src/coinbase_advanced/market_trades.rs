@@ -5,11 +5,8 @@
 use marketpipe_model::{InstrumentKey, MarketEvent, Price, Qty, Side, Ticker, Timestamp, Trade, TradeId};
 use serde::Deserialize;
 
-use super::{
-    de::{self, json_error, OptStr},
-    registry::Registry,
-};
-use crate::DecodeError;
+use super::de::{self, json_error, OptStr};
+use crate::{wire::registry::Registry, DecodeError};
 
 /// The response: up to `limit` trades (newest first) and the product's
 /// current best bid and ask (`""` when a side is empty).

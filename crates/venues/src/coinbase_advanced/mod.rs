@@ -41,11 +41,10 @@
 mod de;
 mod market_trades;
 mod product;
-mod registry;
 
 use marketpipe_model::{Exchange, InstrumentKey, MarketEvent, Product, Timestamp, TradeId};
 
-use self::registry::Registry;
+use crate::wire::registry::Registry;
 use crate::{session::push_path_segment, wire::de::bounded, DecodeError, Decoded, VenueDecoder};
 
 /// The public REST API base URL (no trailing slash).
@@ -130,10 +129,16 @@ fn url_path(url: &str) -> &str {
 /// derived from a `BASE-QUOTE` id the first time a trades page names it),
 /// their aliases, and a count of unusable product-list entries; nothing
 /// else. A response that fails leaves all of it as it was and emits nothing.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CoinbaseAdvancedDecoder {
     registry: Registry,
     skipped_products: u64,
+}
+
+impl Default for CoinbaseAdvancedDecoder {
+    fn default() -> Self {
+        CoinbaseAdvancedDecoder { registry: Registry::new(Exchange::CoinbaseAdvanced), skipped_products: 0 }
+    }
 }
 
 impl CoinbaseAdvancedDecoder {

@@ -6,11 +6,11 @@ use marketpipe_model::{Exchange, MarketEvent, Product};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{
-    de::{self, json_error, OptStr},
-    registry::{is_currency_code, Registry},
+use super::de::{self, json_error, OptStr};
+use crate::{
+    wire::{registry::Registry, symbol::is_currency_code},
+    DecodeError,
 };
-use crate::DecodeError;
 
 /// One product of the public product list (the list response wraps these
 /// in `{"products": [...], "num_products": N, "pagination": ...}`), or the

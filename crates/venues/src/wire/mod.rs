@@ -1,5 +1,6 @@
 //! Wire-reading pieces every exchange decoder uses alike: serde field
-//! helpers ([`de`]) and the fast scanner for book level arrays ([`scan`]).
+//! helpers ([`de`]), the fast scanner for book level arrays ([`scan`]), and
+//! the Coinbase decoders' product registry ([`registry`]).
 //!
 //! The exchange modules started as copies of one another's private
 //! helpers; what was the same logic lives here once (with its tests), and
@@ -11,5 +12,6 @@
 
 pub(crate) mod body;
 pub(crate) mod de;
+pub(crate) mod registry;
 pub(crate) mod scan;
 pub(crate) mod symbol;
