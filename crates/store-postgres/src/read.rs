@@ -6,12 +6,15 @@
 //! unknown exchange or book state, is [`StoreError::Corrupt`] naming the
 //! table, the row and the column. Reading never panics on what is stored.
 
-use std::{fmt, fmt::Write as _, str::FromStr, sync::Arc};
+use std::{fmt, str::FromStr, sync::Arc};
 
 use marketpipe_model::{
     BookStats, BookTop, Candle, Decimal, Exchange, InstrumentKey, Interval, Level, Product, Symbol, Ticker, Timestamp, TradeId,
 };
-use marketpipe_store::{CandleQuery, Checkpoint, LogPosition, StoreError};
+use marketpipe_store::{
+    text::{exact_decimal, levels_from_json},
+    CandleQuery, Checkpoint, LogPosition, StoreError,
+};
 use tokio_postgres::{types::FromSql, Client, Row, Statement};
 
 use crate::conn::backend;
@@ -377,24 +380,6 @@ impl<'a> Fields<'a> {
     /// `depth` levels are decoded.
     fn levels(&mut self, idx: usize, depth: usize) -> Result<Vec<Level>, StoreError> {
         let text: &str = self.get(idx)?;
-        let pairs: Vec<(&str, &str)> = serde_json::from_str(text).map_err(|e| self.corrupt(idx, format_args!("bad level list: {e}")))?;
-        let mut levels = Vec::with_capacity(pairs.len().min(depth));
-        for (price, size) in pairs.into_iter().take(depth) {
-            let scratch = self.scratch();
-            match (exact_decimal(price, scratch), exact_decimal(size, scratch)) {
-                (Some(price), Some(size)) => levels.push(Level::new(price, size)),
-                _ => return Err(self.corrupt(idx, format_args!("level [{price:?}, {size:?}] is not two exact decimals"))),
-            }
-        }
-        Ok(levels)
+        levels_from_json(text, depth, self.scratch()).map_err(|e| self.corrupt(idx, e))
     }
-}
-
-/// Parses a decimal and accepts it only if it renders back to the very same
-/// string, as everything the write path stored does.
-fn exact_decimal(text: &str, scratch: &mut String) -> Option<Decimal> {
-    let value = Decimal::from_str(text).ok()?;
-    scratch.clear();
-    let _ = write!(scratch, "{value}");
-    (scratch == text).then_some(value)
 }

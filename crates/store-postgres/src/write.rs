@@ -27,8 +27,8 @@ use std::fmt::Write as _;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::{future::try_join_all, SinkExt};
-use marketpipe_model::{BookStats, BookTop, Candle, Decimal, Level, Product, Ticker, Timestamp, TradeId};
-use marketpipe_store::{Checkpoint, LogPosition, StoreError, WriteBatch};
+use marketpipe_model::{BookStats, BookTop, Candle, Decimal, Product, Ticker, Timestamp, TradeId};
+use marketpipe_store::{text::levels_json, Checkpoint, LogPosition, StoreError, WriteBatch};
 use tokio_postgres::{types::ToSql, Client, Statement, Transaction};
 
 use crate::{conn::backend, schema::Partitions};
@@ -685,21 +685,6 @@ fn checkpoint(r: &mut impl Out, &(p, c): &(&LogPosition, &Checkpoint)) {
     r.int(i64::from(p.partition));
     r.int(c.next_offset);
     r.bytes(Some(&c.state));
-}
-
-/// A book side as a JSON array of `[price, size]` decimal strings, best
-/// first (decimal renderings never need JSON escapes).
-fn levels_json(levels: &[Level]) -> String {
-    let mut out = String::with_capacity(2 + levels.len() * 32);
-    out.push('[');
-    for (i, level) in levels.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        let _ = write!(out, "[\"{}\",\"{}\"]", level.price, level.size);
-    }
-    out.push(']');
-    out
 }
 
 #[cfg(test)]

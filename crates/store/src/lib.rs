@@ -18,6 +18,7 @@
 
 pub mod sqlite;
 pub mod testsuite;
+pub mod text;
 
 use async_trait::async_trait;
 use marketpipe_model::{BookStats, BookTop, Candle, Exchange, InstrumentKey, Interval, Product, Ticker, Timestamp};

@@ -5,7 +5,7 @@
 //! book state) is reported as [`StoreError::Corrupt`] naming the table, the
 //! row and the column; reading never panics on what is in the file.
 
-use std::{fmt, fmt::Write as _, str::FromStr, sync::Arc};
+use std::{fmt, str::FromStr, sync::Arc};
 
 use marketpipe_model::{
     BookStats, BookTop, Candle, Decimal, Exchange, InstrumentKey, Interval, Level, Product, Symbol, Ticker, Timestamp, TradeId,
@@ -13,7 +13,10 @@ use marketpipe_model::{
 use rusqlite::{types::ValueRef, Connection, Row};
 
 use super::{backend, u64_from_sql};
-use crate::{CandleQuery, Checkpoint, LogPosition, StoreError};
+use crate::{
+    text::{exact_decimal, levels_from_json},
+    CandleQuery, Checkpoint, LogPosition, StoreError,
+};
 
 /// A candle query with both bounds inclusive (the caller turns the
 /// exclusive `end` into `end - 1`), in the given order of start. Either
@@ -411,28 +414,8 @@ impl<'a> Fields<'a, '_> {
     /// `depth` levels are decoded.
     fn levels(&mut self, idx: usize, depth: usize) -> Result<Vec<Level>, StoreError> {
         let text = self.text(idx)?;
-        // Borrowed strings: what the write path stores never needs escapes.
-        let pairs: Vec<(&str, &str)> = serde_json::from_str(text).map_err(|e| self.corrupt(idx, format_args!("bad level list: {e}")))?;
-        let mut levels = Vec::with_capacity(pairs.len().min(depth));
-        for (price, size) in pairs.into_iter().take(depth) {
-            match (exact_decimal(price, self.scratch), exact_decimal(size, self.scratch)) {
-                (Some(price), Some(size)) => levels.push(Level::new(price, size)),
-                _ => return Err(self.corrupt(idx, format_args!("level [{price:?}, {size:?}] is not two exact decimals"))),
-            }
-        }
-        Ok(levels)
+        levels_from_json(text, depth, self.scratch).map_err(|e| self.corrupt(idx, e))
     }
-}
-
-/// Parses a decimal and accepts it only if it renders back to the very same
-/// string: what the write path stored always does, and anything else (a
-/// value that would be rounded, `+1`, `1_000`) is not ours.
-fn exact_decimal(text: &str, scratch: &mut String) -> Option<Decimal> {
-    let value = Decimal::from_str(text).ok()?;
-    scratch.clear();
-    // Writing to a String cannot fail.
-    let _ = write!(scratch, "{value}");
-    (scratch == text).then_some(value)
 }
 
 #[cfg(test)]
@@ -456,22 +439,6 @@ mod tests {
             assert!(plan.contains("SEARCH candles USING PRIMARY KEY"), "{plan}");
             assert!(plan.contains("start_ns>? AND start_ns<?"), "{plan}");
             assert!(!plan.contains("TEMP B-TREE"), "sorts instead of scanning in order: {plan}");
-        }
-    }
-
-    #[test]
-    fn exact_decimal_accepts_only_what_renders_back_identically() {
-        let mut scratch = String::new();
-        for good in ["0", "-1.50", "0.00120000", "60000.10", "79228162514264337593543950335", "0.0000000000000000000000000001"] {
-            let d = exact_decimal(good, &mut scratch);
-            assert_eq!(d.map(|d| d.to_string()).as_deref(), Some(good), "{good:?} must be accepted");
-        }
-        for extreme in [Decimal::MAX, Decimal::MIN, Decimal::from_parts(0, 0, 0, true, 5), Decimal::new(1, 28)] {
-            let text = extreme.to_string();
-            assert_eq!(exact_decimal(&text, &mut scratch).map(|d| d.to_string()), Some(text), "{extreme:?}");
-        }
-        for bad in ["", "abc", "+1", "1_000", "1e5", " 1", "00.1", ".5", "1.", "0.50000000000000000000000000001"] {
-            assert_eq!(exact_decimal(bad, &mut scratch), None, "{bad:?} must be refused");
         }
     }
 }

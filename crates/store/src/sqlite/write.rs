@@ -4,11 +4,11 @@
 
 use std::fmt::Write as _;
 
-use marketpipe_model::{BookStats, BookTop, Candle, Decimal, Level, Product, Ticker, TradeId};
+use marketpipe_model::{BookStats, BookTop, Candle, Decimal, Product, Ticker, TradeId};
 use rusqlite::{CachedStatement, Connection, Transaction, TransactionBehavior};
 
 use super::{backend, u64_to_sql};
-use crate::{Checkpoint, LogPosition, StoreError, WriteBatch};
+use crate::{text::levels_json, Checkpoint, LogPosition, StoreError, WriteBatch};
 
 const UPSERT_PRODUCT: &str = "
 INSERT INTO products (exchange, symbol, native_symbol, base, quote) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -195,23 +195,6 @@ fn checkpoint(b: &mut Binder<'_, '_, '_>, &(p, c): &(&LogPosition, &Checkpoint))
     b.int(i64::from(p.partition))?;
     b.int(c.next_offset)?;
     b.bind(c.state.as_slice())
-}
-
-/// A book side as a JSON array of `[price, size]` decimal strings, in the
-/// order given (best first). Decimal renderings are digits, `-` and `.`
-/// only, so nothing needs escaping.
-fn levels_json(levels: &[Level]) -> String {
-    let mut out = String::with_capacity(2 + levels.len() * 32);
-    out.push('[');
-    for (i, level) in levels.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        // Writing to a String cannot fail.
-        let _ = write!(out, "[\"{}\",\"{}\"]", level.price, level.size);
-    }
-    out.push(']');
-    out
 }
 
 /// Binds a statement's parameters in order and executes it, checking that
