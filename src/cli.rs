@@ -292,12 +292,13 @@ pub struct TopicArgs {
     #[arg(long, env = "MARKETPIPE_TOPIC_PREFIX", default_value = "", value_name = "PREFIX")]
     pub topic_prefix: String,
     /// Partitions of each topic marketpipe creates (existing topics are left as they are).
-    #[arg(long, env = "MARKETPIPE_TOPIC_PARTITIONS", default_value_t = 6, value_parser = clap::value_parser!(i32).range(1..=10_000), value_name = "N")]
+    #[arg(long, env = "MARKETPIPE_TOPIC_PARTITIONS", default_value_t = marketpipe_bus::DEFAULT_TOPIC_PARTITIONS, value_parser = clap::value_parser!(i32).range(1..=10_000), value_name = "N")]
     pub topic_partitions: i32,
     /// Replication factor of each topic marketpipe creates.
-    #[arg(long, env = "MARKETPIPE_TOPIC_REPLICATION", default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=100), value_name = "N")]
+    #[arg(long, env = "MARKETPIPE_TOPIC_REPLICATION", default_value_t = marketpipe_bus::DEFAULT_TOPIC_REPLICATION, value_parser = clap::value_parser!(i32).range(1..=100), value_name = "N")]
     pub topic_replication: i32,
     /// How long the broker keeps messages of the topics marketpipe creates (`retention.ms`; e.g. `7days`, `12h`).
+    // The default's text is DEFAULT_TOPIC_RETENTION (a unit test holds them equal).
     #[arg(long, env = "MARKETPIPE_TOPIC_RETENTION", default_value = "7days", value_parser = parse_retention, value_name = "DURATION")]
     pub topic_retention: std::time::Duration,
 }
@@ -306,9 +307,9 @@ impl Default for TopicArgs {
     fn default() -> Self {
         TopicArgs {
             topic_prefix: String::new(),
-            topic_partitions: 6,
-            topic_replication: 1,
-            topic_retention: std::time::Duration::from_secs(7 * 24 * 3600),
+            topic_partitions: marketpipe_bus::DEFAULT_TOPIC_PARTITIONS,
+            topic_replication: marketpipe_bus::DEFAULT_TOPIC_REPLICATION,
+            topic_retention: marketpipe_bus::DEFAULT_TOPIC_RETENTION,
         }
     }
 }
@@ -414,6 +415,12 @@ mod tests {
         let p = process_args(&[]).expect("defaults parse");
         assert_eq!((p.topics.topic_partitions, p.topics.topic_replication), (6, 1));
         assert_eq!(p.topics.topic_retention, std::time::Duration::from_secs(7 * 24 * 3600));
+        let d = super::TopicArgs::default();
+        assert_eq!(
+            (d.topic_partitions, d.topic_replication, d.topic_retention),
+            (6, 1, p.topics.topic_retention),
+            "Default and clap agree"
+        );
         let p = process_args(&["--topic-partitions", "12", "--topic-retention", "36h", "--topic-prefix", "staging."]).expect("parse");
         assert_eq!(p.topics.topic_partitions, 12);
         assert_eq!(p.topics.topic_retention, std::time::Duration::from_secs(36 * 3600));

@@ -58,9 +58,9 @@ impl KafkaSettings {
     pub fn new(brokers: impl Into<String>) -> Self {
         KafkaSettings {
             brokers: brokers.into(),
-            partitions: 6,
-            replication: 1,
-            retention: Duration::from_secs(7 * 24 * 3600),
+            partitions: crate::DEFAULT_TOPIC_PARTITIONS,
+            replication: crate::DEFAULT_TOPIC_REPLICATION,
+            retention: crate::DEFAULT_TOPIC_RETENTION,
             linger: Duration::from_millis(5),
             batch_bytes: 1 << 20,
             topic_prefix: String::new(),

@@ -29,6 +29,16 @@ use serde::{Deserialize, Serialize};
 /// The topic of normalized events.
 pub const EVENTS_TOPIC: &str = "marketpipe.events";
 
+/// Partitions of each topic marketpipe creates, unless configured.
+pub const DEFAULT_TOPIC_PARTITIONS: i32 = 6;
+
+/// Replication factor of each topic marketpipe creates, unless configured.
+pub const DEFAULT_TOPIC_REPLICATION: i32 = 1;
+
+/// How long the broker keeps the messages of topics marketpipe creates,
+/// unless configured: 7 days.
+pub const DEFAULT_TOPIC_RETENTION: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
 /// The topic of `exchange`'s raw frames: `marketpipe.raw.binance`.
 pub fn raw_topic(exchange: Exchange) -> String {
     format!("marketpipe.raw.{}", exchange.as_str())
