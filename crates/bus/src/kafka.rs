@@ -6,12 +6,15 @@
 //! message, whichever comes first, compressed with zstd. Producer retries
 //! cannot duplicate or reorder messages (`enable.idempotence`).
 //!
-//! Consumer positions are not committed to Kafka: `process` stores them in
-//! the database in the same transaction as the results they produced (that
-//! is what makes results exactly-once). A partition therefore always starts
-//! from its beginning on assignment (`auto.offset.reset=earliest`), and the
-//! consumer rebuilds its state by reading up to the stored position without
-//! writing.
+//! Consumer positions live in the database, not in Kafka: `process` stores
+//! them in the same transaction as the results they produced (that is what
+//! makes results exactly-once). What it commits to Kafka
+//! ([`Subscriber::commit`]) is only where a new owner of a partition may
+//! start reading: the offset of its latest stored checkpoint of the engine
+//! state (lag tools show it too). The database stays the authority: on
+//! assignment `process` [`Subscriber::seek`]s to where the state it
+//! restored stands. A partition with nothing committed starts from its
+//! beginning (`auto.offset.reset=earliest`).
 
 use std::{
     sync::{mpsc as std_mpsc, Arc, Mutex},

@@ -27,7 +27,8 @@
 //!
 //! # Schema
 //!
-//! `products`, `books`, `stats`, `tickers` and `consumer_positions` are plain
+//! `products`, `books`, `stats`, `tickers`, `consumer_positions` and
+//! `consumer_checkpoints` are plain
 //! tables keyed by their natural keys. `candles` is range-partitioned by
 //! `start_ns` into monthly partitions (`candles_p2026_01`), created on demand
 //! before the first write that needs one, with a default partition so no
@@ -40,13 +41,14 @@
 //!
 //! A batch is one transaction: its candles are `COPY`-ed into a temporary
 //! staging table and merged with `INSERT … SELECT … ON CONFLICT DO UPDATE`;
-//! products, books, stats, tickers and positions (a few rows each) go as one
+//! products, books, stats, tickers, positions and checkpoints (a few rows
+//! each) go as one
 //! `INSERT … SELECT … FROM unnest(…) ON CONFLICT` statement per table,
 //! pipelined (see `write` for the measurement behind the split). Candles
 //! keep the highest revision, and at equal revision a final candle
 //! is never replaced by a non-final one; everything else is replaced by the
-//! newer row. Consumer positions go in the same transaction and never move
-//! backwards.
+//! newer row. Consumer positions and checkpoints go in the same transaction
+//! and never move backwards.
 //!
 //! # Failures
 //!
