@@ -15,7 +15,10 @@ use std::{
 /// The binary under test.
 pub fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_marketpipe"));
-    c.env_remove("MARKETPIPE_DATA_DIR").env_remove("MARKETPIPE_CONFIG").env("MARKETPIPE_LOG", "warn");
+    // Warnings only, unless `MARKETPIPE_TEST_LOG` asks for more (to see what
+    // the processes of a failing test did).
+    let log = std::env::var("MARKETPIPE_TEST_LOG").unwrap_or_else(|_| "warn".to_owned());
+    c.env_remove("MARKETPIPE_DATA_DIR").env_remove("MARKETPIPE_CONFIG").env("MARKETPIPE_LOG", log);
     c
 }
 
@@ -155,9 +158,14 @@ impl Proc {
         Proc { child, lines }
     }
 
-    /// The next stdout line containing `needle`.
+    /// The next stdout line containing `needle`, within 30 s.
     pub fn line_with(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(30);
+        self.line_within(needle, Duration::from_secs(30))
+    }
+
+    /// The next stdout line containing `needle`, within `within`.
+    pub fn line_within(&self, needle: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
