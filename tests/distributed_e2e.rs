@@ -202,7 +202,7 @@ fn a_killed_member_and_a_restarted_database_lose_nothing_and_count_nothing_twice
     // checkpoints they write at exit. It replays nothing. Members join and
     // leave one at a time, each once the group has settled, and one always
     // stays: tansu sometimes never completes a rebalance that a member
-    // leaves in the middle of, which real Kafka does.
+    // leaves in the middle of (Kafka's protocol drops such a member).
     let mut c = process(&kafka, &store, &group, &prefix);
     holds_partitions(&c, PARTITIONS / 3);
     for (member, left) in [(&mut a, 2), (&mut b, 1)] {
