@@ -53,6 +53,11 @@ start() {
     echo "$url"
     return
   fi
+  # A broker this script did not start (one left running after its state
+  # directory was deleted, say) would answer in place of the new one.
+  if answers; then
+    die "something else already answers on 127.0.0.1:$port; stop it or set MARKETPIPE_KAFKA_PORT to a free port"
+  fi
   find_tansu
   rm -rf "$dir"
   mkdir -p "$dir"
