@@ -31,7 +31,11 @@ async fn run(
 ) -> Result<()> {
     let settings = crate::process::ProcessSettings { kafka: topics.kafka(&brokers), group, engine, checkpoint_every };
     println!("marketpipe process consuming {} as group {}", settings.kafka.events_topic(), settings.group);
-    crate::process::run(settings, store, super::serve::shutdown_signal()).await
+    // Every log line names the member's process: members of one group
+    // running side by side (on one machine, or in the tests) are then told
+    // apart in a shared log.
+    let member = tracing::info_span!("member", pid = std::process::id());
+    tracing::Instrument::instrument(crate::process::run(settings, store, super::serve::shutdown_signal()), member).await
 }
 
 #[cfg(not(feature = "kafka"))]
