@@ -114,15 +114,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn derives_only_base_quote_ids() {
-        assert_eq!(split_base_quote("BTC-USD"), Some(("BTC", "USD")));
-        assert_eq!(split_base_quote("1inch-usd"), Some(("1inch", "usd")));
-        for bad in ["", "BTC", "BTC-", "-USD", "BTC-USD-X", "BTC_USD", "BTC-US D", "ÄBC-USD"] {
-            assert_eq!(split_base_quote(bad), None, "{bad:?}");
-        }
-    }
-
-    #[test]
     fn resolve_does_not_register_until_commit() {
         let mut reg = Registry::new(Exchange::Coinbase);
         let r = reg.resolve("eth-usd").unwrap();

@@ -14,3 +14,36 @@ pub(crate) fn split_base_quote(native: &str) -> Option<(&str, &str)> {
 pub(crate) fn is_currency_code(s: &str) -> bool {
     !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_alphanumeric())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_only_base_quote_symbols() {
+        for (symbol, parts) in
+            [("BTC-USD", ("BTC", "USD")), ("1inch-usd", ("1inch", "usd")), ("BTC-USDT", ("BTC", "USDT")), ("1INCH-USDT", ("1INCH", "USDT"))]
+        {
+            assert_eq!(split_base_quote(symbol), Some(parts), "{symbol:?}");
+        }
+        for bad in [
+            "",
+            "BTC",
+            "BTCUSDT",
+            "BTC-",
+            "-USD",
+            "-USDT",
+            "BTC-USD-X",
+            "BTC-USDT-X",
+            "BTC_USD",
+            "BTC_USDT",
+            "BTC-US D",
+            "BTC-US DT",
+            "ÄBC-USD",
+            "ÄBC-USDT",
+            "all",
+        ] {
+            assert_eq!(split_base_quote(bad), None, "{bad:?}");
+        }
+    }
+}
