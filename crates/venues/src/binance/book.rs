@@ -80,8 +80,10 @@ impl DepthUpdateMsg<'_> {
         de::required(self.s.get(), "s")
     }
 
-    /// Checks every field, without touching decoder state.
-    pub(crate) fn validate(&self, recv: Timestamp) -> Result<DepthUpdate, DecodeError> {
+    /// Checks every field, without touching decoder state. `scanned` is
+    /// the level arrays as the fast scanner already converted them (see
+    /// [`ScannedLevels`]); without it they are read from `b` and `a`.
+    pub(crate) fn validate(&self, recv: Timestamp, scanned: Option<ScannedLevels>) -> Result<DepthUpdate, DecodeError> {
         if let Some(e) = self.e.get() {
             if e != "depthUpdate" {
                 return Err(DecodeError::BadField { field: "e", detail: format!("{} on a depth stream", de::snippet(e)) });
@@ -95,11 +97,57 @@ impl DepthUpdateMsg<'_> {
         }
         let bids = de::required(self.bids, "b")?.0;
         let asks = de::required(self.asks, "a")?.0;
-        let mut changes = Vec::with_capacity(capacity_for(bids.len() + asks.len()));
-        read_changes(bids, BookSide::Bid, ("b.price", "b.size"), &mut changes)?;
-        read_changes(asks, BookSide::Ask, ("a.price", "a.size"), &mut changes)?;
+        let changes = match scanned {
+            Some(scanned) => scanned.into_changes()?,
+            None => {
+                let mut changes = Vec::with_capacity(capacity_for(bids.len() + asks.len()));
+                read_changes(bids, BookSide::Bid, BID_FIELDS, &mut changes)?;
+                read_changes(asks, BookSide::Ask, ASK_FIELDS, &mut changes)?;
+                changes
+            }
+        };
         Ok(DepthUpdate { first, last, time, recv, changes })
     }
+}
+
+/// The field names a bad bid level's price or size is reported under.
+pub(crate) const BID_FIELDS: (&str, &str) = ("b.price", "b.size");
+/// The field names a bad ask level's price or size is reported under.
+pub(crate) const ASK_FIELDS: (&str, &str) = ("a.price", "a.size");
+
+/// A depth event's level arrays converted in the same pass that checked
+/// their shape (the fast scanner's), so they are not scanned twice: what
+/// [`read_changes`] gives for both sides, bids then asks, with each side's
+/// first conversion error.
+#[derive(Debug, Default)]
+pub(crate) struct ScannedLevels {
+    /// The converted changes, bids first.
+    pub(crate) changes: Vec<LevelChange>,
+    /// The first bid that failed to convert.
+    pub(crate) bid_error: Option<DecodeError>,
+    /// The first ask that failed to convert.
+    pub(crate) ask_error: Option<DecodeError>,
+}
+
+impl ScannedLevels {
+    /// The changes, or the error [`read_changes`] would have stopped at.
+    fn into_changes(self) -> Result<Vec<LevelChange>, DecodeError> {
+        match (self.bid_error, self.ask_error) {
+            (Some(e), _) | (None, Some(e)) => Err(e),
+            (None, None) => Ok(self.changes),
+        }
+    }
+}
+
+/// One `[price, size]` pair as a change on `side`, reported under `fields`.
+#[inline]
+pub(crate) fn level_change(
+    side: BookSide,
+    fields: (&'static str, &'static str),
+    price: &str,
+    size: &str,
+) -> Result<LevelChange, DecodeError> {
+    Ok(LevelChange { side, price: de::price(price, fields.0)?, size: de::size(size, fields.1)? })
 }
 
 /// The REST order book snapshot, `GET /api/v3/depth?symbol=X&limit=N`:
@@ -140,7 +188,7 @@ impl RestDepth<'_> {
 
 /// A guess at the number of levels in `len` bytes of level arrays, so the
 /// vector rarely regrows (a level is at least ~10 bytes on the wire).
-fn capacity_for(len: usize) -> usize {
+pub(crate) fn capacity_for(len: usize) -> usize {
     (len / 16).min(4096)
 }
 
@@ -148,10 +196,8 @@ fn capacity_for(len: usize) -> usize {
 /// `out` is left with whatever it had before this side.
 fn read_changes(text: &str, side: BookSide, fields: (&'static str, &'static str), out: &mut Vec<LevelChange>) -> Result<(), DecodeError> {
     let mark = out.len();
-    let convert =
-        |p: &str, s: &str| Ok::<_, DecodeError>(LevelChange { side, price: de::price(p, fields.0)?, size: de::size(s, fields.1)? });
     let result = read_pairs(text, |p, s| {
-        out.push(convert(p, s)?);
+        out.push(level_change(side, fields, p, s)?);
         Ok(())
     });
     if result.is_err() {
@@ -264,8 +310,8 @@ mod tests {
     #[test]
     fn changes_keep_zero_sizes_and_sides() {
         let mut out = Vec::new();
-        read_changes(r#"[["1.5","0"],["1.4","2"]]"#, BookSide::Bid, ("b.price", "b.size"), &mut out).unwrap();
-        read_changes(r#"[ ["1\u002e6", "3"] ]"#, BookSide::Ask, ("a.price", "a.size"), &mut out).unwrap();
+        read_changes(r#"[["1.5","0"],["1.4","2"]]"#, BookSide::Bid, BID_FIELDS, &mut out).unwrap();
+        read_changes(r#"[ ["1\u002e6", "3"] ]"#, BookSide::Ask, ASK_FIELDS, &mut out).unwrap();
         let got: Vec<_> = out.iter().map(|c| (c.side, c.price.to_string(), c.size.to_string())).collect();
         assert_eq!(
             got,
@@ -276,7 +322,7 @@ mod tests {
             ]
         );
         // A failing side leaves what came before it.
-        let e = read_changes(r#"[["1","1"],["x","1"]]"#, BookSide::Ask, ("a.price", "a.size"), &mut out).unwrap_err();
+        let e = read_changes(r#"[["1","1"],["x","1"]]"#, BookSide::Ask, ASK_FIELDS, &mut out).unwrap_err();
         assert_eq!(e.reason(), "bad_number");
         assert_eq!(out.len(), 3);
     }

@@ -25,12 +25,14 @@
 
 use std::borrow::Cow;
 
-use crate::wire::scan::string_body_at;
+use marketpipe_model::{BookSide, LevelChange};
+
+use crate::{wire::scan::string_body_at, DecodeError};
 
 use super::{
-    book::{DepthUpdateMsg, RawJson},
+    book::{capacity_for, level_change, DepthUpdateMsg, RawJson, ScannedLevels, ASK_FIELDS, BID_FIELDS},
     de::{OptBool, OptStr, OptU64, Str},
-    message::{stream_kind, Kind, Sink},
+    message::{stream_kind, Kind, Sink, Stream},
     ticker::BookTickerMsg,
     trade::AggTradeMsg,
 };
@@ -42,7 +44,13 @@ pub(crate) fn decode(frame: &str, sink: &mut Sink<'_>) -> Option<()> {
     c.literal(br#"{"stream":""#)?;
     let stream = c.string_body()?;
     c.literal(br#","data":{"#)?;
-    let kind = stream_kind(stream).ok()?;
+    // One lookup of the whole name routes the usual streams; the name is
+    // parsed only when it is not one of them.
+    let (kind, routed) = match sink.registry.route(stream) {
+        Some((kind, idx)) => (kind, Some(idx)),
+        None => (stream_kind(stream).ok()?, None),
+    };
+    let stream = Stream { name: stream, routed };
     let result = match kind {
         Kind::AggTrade => {
             let m = c.either(agg_trade_in_order, agg_trade)?;
@@ -55,9 +63,9 @@ pub(crate) fn decode(frame: &str, sink: &mut Sink<'_>) -> Option<()> {
             sink.book_ticker(&m, Some(stream))
         }
         Kind::Depth => {
-            let m = c.either(depth_in_order, depth)?;
+            let (m, scanned) = c.either(depth_in_order, |c| depth(c).map(|m| (m, None)))?;
             c.end()?;
-            sink.depth(&m, Some(stream))
+            sink.depth(&m, Some(stream), scanned)
         }
         Kind::MiniTicker | Kind::MiniTickerArr => return None,
     };
@@ -158,8 +166,9 @@ fn book_ticker_in_order<'a>(c: &mut Cursor<'a>) -> Option<BookTickerMsg<'a>> {
     })
 }
 
-/// `"e":"depthUpdate","E":1,"s":"X","U":1,"u":1,"b":[...],"a":[...]}`
-fn depth_in_order<'a>(c: &mut Cursor<'a>) -> Option<DepthUpdateMsg<'a>> {
+/// `"e":"depthUpdate","E":1,"s":"X","U":1,"u":1,"b":[...],"a":[...]}`,
+/// with the levels converted as they are read.
+fn depth_in_order<'a>(c: &mut Cursor<'a>) -> Option<(DepthUpdateMsg<'a>, Option<ScannedLevels>)> {
     c.literal(br#""e":"depthUpdate","E":"#)?;
     let event_time = c.uint()?;
     c.literal(br#","s":""#)?;
@@ -168,12 +177,17 @@ fn depth_in_order<'a>(c: &mut Cursor<'a>) -> Option<DepthUpdateMsg<'a>> {
     let first_update_id = c.uint()?;
     c.literal(br#","u":"#)?;
     let final_update_id = c.uint()?;
+    // The level arrays hold most of the frame: converting them in this
+    // pass saves scanning them a second time in `validate`.
+    let mut scanned = ScannedLevels { changes: Vec::with_capacity(capacity_for(c.bytes.len() - c.pos)), ..ScannedLevels::default() };
     c.literal(br#","b":"#)?;
-    let bids = c.levels()?;
+    let (bids, bid_error) = c.levels_into(BookSide::Bid, BID_FIELDS, &mut scanned.changes)?;
     c.literal(br#","a":"#)?;
-    let asks = c.levels()?;
+    let (asks, ask_error) = c.levels_into(BookSide::Ask, ASK_FIELDS, &mut scanned.changes)?;
     c.literal(b"}")?;
-    Some(DepthUpdateMsg {
+    scanned.bid_error = bid_error;
+    scanned.ask_error = ask_error;
+    let m = DepthUpdateMsg {
         e: opt_str("depthUpdate"),
         event_time: OptU64(Some(event_time)),
         s: opt_str(s),
@@ -181,7 +195,8 @@ fn depth_in_order<'a>(c: &mut Cursor<'a>) -> Option<DepthUpdateMsg<'a>> {
         final_update_id: OptU64(Some(final_update_id)),
         bids: Some(RawJson(bids)),
         asks: Some(RawJson(asks)),
-    })
+    };
+    Some((m, Some(scanned)))
 }
 
 fn agg_trade<'a>(c: &mut Cursor<'a>) -> Option<AggTradeMsg<'a>> {
@@ -398,6 +413,52 @@ impl<'a> Cursor<'a> {
             }
         }
         self.text.get(start..self.pos)
+    }
+
+    /// What [`Cursor::levels`] reads, each pair converted into `out` as a
+    /// change on `side` (as `read_changes` would) until one fails: the text
+    /// and that first failure. Pairs after a failure are still scanned, so
+    /// a shape error anywhere still declines the frame.
+    fn levels_into(
+        &mut self,
+        side: BookSide,
+        fields: (&'static str, &'static str),
+        out: &mut Vec<LevelChange>,
+    ) -> Option<(&'a str, Option<DecodeError>)> {
+        let start = self.pos;
+        let mut error = None;
+        if !self.eat(b'[') {
+            return None;
+        }
+        if !self.eat(b']') {
+            loop {
+                if !(self.eat(b'[') && self.eat(b'"')) {
+                    return None;
+                }
+                let price = self.string_body()?;
+                if !(self.eat(b',') && self.eat(b'"')) {
+                    return None;
+                }
+                let size = self.string_body()?;
+                if !self.eat(b']') {
+                    return None;
+                }
+                if error.is_none() {
+                    match level_change(side, fields, price, size) {
+                        Ok(change) => out.push(change),
+                        Err(e) => error = Some(e),
+                    }
+                }
+                if self.eat(b',') {
+                    continue;
+                }
+                if self.eat(b']') {
+                    break;
+                }
+                return None;
+            }
+        }
+        Some((self.text.get(start..self.pos)?, error))
     }
 
     /// `true` or `false`.

@@ -27,7 +27,7 @@ use serde::de::{
 use serde_json::value::RawValue;
 
 use super::{
-    book::DepthUpdateMsg,
+    book::{DepthUpdateMsg, ScannedLevels},
     de::{self, Str},
     registry::Registry,
     sync::DepthUpdate,
@@ -106,6 +106,23 @@ fn is_update_speed(s: &str) -> bool {
     s.strip_suffix("ms").is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// The combined stream a payload came on.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stream<'s> {
+    /// The stream's name.
+    pub(crate) name: &'s str,
+    /// The registry entry the name routes to, if it is one of a symbol's
+    /// usual stream names (see `Registry::route`).
+    pub(crate) routed: Option<u32>,
+}
+
+impl<'s> Stream<'s> {
+    /// A stream whose name was not looked up in the registry.
+    pub(crate) fn unrouted(name: &'s str) -> Self {
+        Stream { name, routed: None }
+    }
+}
+
 /// Where a payload's validated content goes while the frame is parsed.
 pub(crate) struct Sink<'r> {
     pub(crate) registry: &'r Registry,
@@ -151,8 +168,15 @@ impl<'r> Sink<'r> {
 
     /// The registry index of payload symbol `s`, checked against the
     /// stream name's symbol part where the frame had one.
-    fn symbol(&self, s: &str, stream: Option<&str>) -> Result<u32, DecodeError> {
-        if let Some(name) = stream {
+    fn symbol(&self, s: &str, stream: Option<Stream<'_>>) -> Result<u32, DecodeError> {
+        // A routed stream's own symbol resolves to the route's entry and
+        // matches the stream name (the registry checked both once).
+        if let Some(idx) = stream.and_then(|st| st.routed) {
+            if self.registry.native(idx) == s {
+                return Ok(idx);
+            }
+        }
+        if let Some(Stream { name, .. }) = stream {
             // The stream's symbol part (before its first `@`) must be `s`.
             let at = name.bytes().position(|b| b == b'@').unwrap_or(name.len());
             if !name.get(..at).is_some_and(|part| part.eq_ignore_ascii_case(s)) {
@@ -165,21 +189,21 @@ impl<'r> Sink<'r> {
         self.registry.lookup(s).ok_or_else(|| de::unknown_symbol(s))
     }
 
-    pub(crate) fn trade(&mut self, m: &AggTradeMsg<'_>, stream: Option<&str>) -> Result<(), DecodeError> {
+    pub(crate) fn trade(&mut self, m: &AggTradeMsg<'_>, stream: Option<Stream<'_>>) -> Result<(), DecodeError> {
         let idx = self.symbol(m.symbol()?, stream)?;
         let body = m.validate()?;
         self.out.push(MarketEvent::Trade(body.into_trade(self.registry.key(idx).clone(), self.recv)));
         Ok(())
     }
 
-    pub(crate) fn book_ticker(&mut self, m: &BookTickerMsg<'_>, stream: Option<&str>) -> Result<(), DecodeError> {
+    pub(crate) fn book_ticker(&mut self, m: &BookTickerMsg<'_>, stream: Option<Stream<'_>>) -> Result<(), DecodeError> {
         let idx = self.symbol(m.symbol()?, stream)?;
         let body = m.validate()?;
         self.out.push(MarketEvent::Ticker(body.into_ticker(self.registry.key(idx).clone(), self.recv)));
         Ok(())
     }
 
-    fn mini_ticker(&mut self, m: &MiniTickerMsg<'_>, stream: Option<&str>) -> Result<(), DecodeError> {
+    fn mini_ticker(&mut self, m: &MiniTickerMsg<'_>, stream: Option<Stream<'_>>) -> Result<(), DecodeError> {
         let idx = self.symbol(m.symbol()?, stream)?;
         let body = m.validate()?;
         self.out.push(MarketEvent::Ticker(body.into_ticker(self.registry.key(idx).clone(), self.recv)));
@@ -198,9 +222,16 @@ impl<'r> Sink<'r> {
         Ok(())
     }
 
-    pub(crate) fn depth(&mut self, m: &DepthUpdateMsg<'_>, stream: Option<&str>) -> Result<(), DecodeError> {
+    /// A depth update, with its levels as the fast scanner converted them
+    /// if it did.
+    pub(crate) fn depth(
+        &mut self,
+        m: &DepthUpdateMsg<'_>,
+        stream: Option<Stream<'_>>,
+        scanned: Option<ScannedLevels>,
+    ) -> Result<(), DecodeError> {
         let idx = self.symbol(m.symbol()?, stream)?;
-        self.depth = Some((idx, m.validate(self.recv)?));
+        self.depth = Some((idx, m.validate(self.recv, scanned)?));
         Ok(())
     }
 }
@@ -209,8 +240,8 @@ impl<'r> Sink<'r> {
 pub(crate) struct PayloadSeed<'s, 'r> {
     pub(crate) sink: &'s mut Sink<'r>,
     pub(crate) kind: Kind,
-    /// The combined stream's name, if the payload came wrapped.
-    pub(crate) stream: Option<&'s str>,
+    /// The combined stream, if the payload came wrapped.
+    pub(crate) stream: Option<Stream<'s>>,
 }
 
 impl<'de> DeserializeSeed<'de> for PayloadSeed<'_, '_> {
@@ -222,7 +253,7 @@ impl<'de> DeserializeSeed<'de> for PayloadSeed<'_, '_> {
         let result = match kind {
             Kind::AggTrade => sink.trade(&AggTradeMsg::deserialize(d)?, stream),
             Kind::BookTicker => sink.book_ticker(&BookTickerMsg::deserialize(d)?, stream),
-            Kind::Depth => sink.depth(&DepthUpdateMsg::deserialize(d)?, stream),
+            Kind::Depth => sink.depth(&DepthUpdateMsg::deserialize(d)?, stream, None),
             Kind::MiniTicker => sink.mini_ticker(&MiniTickerMsg::deserialize(d)?, stream),
             Kind::MiniTickerArr => return d.deserialize_seq(MiniTickerArray(sink)),
         };
@@ -305,7 +336,7 @@ impl<'de> Visitor<'de> for FrameSeed<'_, '_> {
                 }
                 let frame = match stream_kind(stream.as_str()) {
                     Ok(kind) => {
-                        map.next_value_seed(PayloadSeed { sink: self.0, kind, stream: Some(stream.as_str()) })?;
+                        map.next_value_seed(PayloadSeed { sink: self.0, kind, stream: Some(Stream::unrouted(stream.as_str())) })?;
                         Frame::Done
                     }
                     Err(e) => {

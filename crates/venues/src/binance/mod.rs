@@ -58,7 +58,7 @@ use self::{
     book::RestDepth,
     control::ErrorBody,
     de::{json_error, Str},
-    message::{Frame, FrameSeed, Held, Kind, PayloadSeed, Sink},
+    message::{Frame, FrameSeed, Held, Kind, PayloadSeed, Sink, Stream},
     registry::{Registry, Upsert},
     rest::{Endpoint, ExchangeInfo},
     sync::SyncCounters,
@@ -293,7 +293,7 @@ impl BinanceDecoder {
         recv: Timestamp,
         out: &mut Vec<MarketEvent>,
     ) -> Result<Decoded, DecodeError> {
-        self.parse(text, recv, out, |sink, d| PayloadSeed { sink, kind, stream }.deserialize(d))?;
+        self.parse(text, recv, out, |sink, d| PayloadSeed { sink, kind, stream: stream.map(Stream::unrouted) }.deserialize(d))?;
         Ok(Decoded::Market { msg: kind.label() })
     }
 

@@ -9,11 +9,27 @@
 //! its product (with the interned key every event clones) and its book
 //! sync state. Indices follow registration order, which is what makes
 //! `needs_snapshot` list symbols in a deterministic order.
+//!
+//! It also knows the stream names Binance sends each symbol's payloads on
+//! (`nknusdt@aggTrade`, `nknusdt@depth@100ms`...), so a combined-stream
+//! frame finds its payload type and its symbol with one lookup of the name
+//! instead of parsing it and looking the symbol up again.
 
 use marketpipe_model::{InstrumentKey, Product};
 use rustc_hash::FxHashMap;
 
-use super::sync::BookSync;
+use super::{message::Kind, sync::BookSync};
+
+/// The channels a symbol's stream names are registered for, as Binance
+/// spells them in a combined stream.
+const ROUTED_CHANNELS: [(&str, Kind); 6] = [
+    ("aggTrade", Kind::AggTrade),
+    ("bookTicker", Kind::BookTicker),
+    ("depth", Kind::Depth),
+    ("depth@100ms", Kind::Depth),
+    ("depth@1000ms", Kind::Depth),
+    ("miniTicker", Kind::MiniTicker),
+];
 
 /// One registered symbol.
 #[derive(Debug)]
@@ -28,6 +44,9 @@ pub(crate) struct Entry {
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
     by_name: FxHashMap<Box<str>, u32>,
+    /// `<lower-case symbol>@<channel>` -> the payload kind and the entry
+    /// whose native symbol a payload on that stream must carry.
+    by_stream: FxHashMap<Box<str>, (Kind, u32)>,
     entries: Vec<Entry>,
 }
 
@@ -47,6 +66,22 @@ impl Registry {
     #[inline]
     pub(crate) fn lookup(&self, name: &str) -> Option<u32> {
         self.by_name.get(name).copied()
+    }
+
+    /// The payload kind of stream `name` and the entry it belongs to, if
+    /// `name` is one of a registered symbol's usual stream names. A payload
+    /// on it whose symbol is that entry's native symbol needs no further
+    /// check (see [`super::message::stream_kind`] and `Sink::symbol`, which
+    /// decide every other case).
+    #[inline]
+    pub(crate) fn route(&self, name: &str) -> Option<(Kind, u32)> {
+        self.by_stream.get(name).copied()
+    }
+
+    /// The native symbol of entry `idx`.
+    #[inline]
+    pub(crate) fn native(&self, idx: u32) -> &str {
+        &self.entry(idx).product.native_symbol
     }
 
     /// The index of the entry whose key is `key` (a linear search: for
@@ -91,6 +126,16 @@ impl Registry {
             // An alias already taken by another symbol keeps its owner.
             self.by_name.entry(name.into_boxed_str()).or_insert(idx);
         }
+        // Routed only when both the stream's symbol part and the native
+        // symbol resolve to this entry, so that a route gives exactly what
+        // the slow check would: the aliases above never change owner, so
+        // neither does a route.
+        let lower = native.to_ascii_lowercase();
+        if self.lookup(&lower) == Some(idx) && self.lookup(native) == Some(idx) && !native.contains('@') {
+            for (channel, kind) in ROUTED_CHANNELS {
+                self.by_stream.entry(format!("{lower}@{channel}").into_boxed_str()).or_insert((kind, idx));
+            }
+        }
         self.entries.push(Entry { product, book: BookSync::default() });
         (idx, Upsert::New)
     }
@@ -122,5 +167,21 @@ mod tests {
         assert!(matches!(what, Upsert::Renamed(old) if old.symbol.as_str() == "NKN-USDT"));
         assert_eq!(reg.key(idx).symbol.as_str(), "NKNX-USDT");
         assert_eq!(reg.len(), 1);
+    }
+
+    #[test]
+    fn usual_stream_names_route_to_their_entry() {
+        let mut reg = Registry::default();
+        let (nkn, _) = reg.upsert(Product::new(Exchange::Binance, "NKNUSDT", "NKN", "USDT"));
+        let (btc, _) = reg.upsert(Product::new(Exchange::Binance, "BTCUSDT", "BTC", "USDT"));
+        assert_eq!(reg.route("nknusdt@aggTrade"), Some((Kind::AggTrade, nkn)));
+        assert_eq!(reg.route("btcusdt@depth@100ms"), Some((Kind::Depth, btc)));
+        assert_eq!(reg.route("btcusdt@depth"), Some((Kind::Depth, btc)));
+        assert_eq!(reg.route("btcusdt@bookTicker"), Some((Kind::BookTicker, btc)));
+        assert_eq!(reg.native(btc), "BTCUSDT");
+        // Anything unusual is left to the full parse of the name.
+        for name in ["BTCUSDT@aggTrade", "btcusdt@depth@250ms", "btcusdt@trade", "ethusdt@aggTrade", "!miniTicker@arr"] {
+            assert_eq!(reg.route(name), None, "{name}");
+        }
     }
 }
