@@ -25,6 +25,9 @@ use crate::{
     config::FileConfig,
 };
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let file = match FileConfig::load(cli.config.as_deref()) {
