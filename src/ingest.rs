@@ -7,7 +7,9 @@
 
 use std::{collections::BTreeMap, fmt};
 
-use marketpipe_capture::{parse_record, parse_record_unchecked, CaptureRecord, Line, RecordKind};
+#[cfg(test)]
+use marketpipe_capture::parse_record_unchecked;
+use marketpipe_capture::{parse_record, CaptureRecord, Line, RecordKind};
 use marketpipe_engine::Engine;
 use marketpipe_live::{LiveBody, LiveRecord};
 use marketpipe_model::{Exchange, InstrumentKey, MarketEvent, Timestamp};
@@ -234,8 +236,21 @@ impl Ingest {
         self.decoders.get(&key.exchange)?.native_id(key)
     }
 
-    /// Handles one line of a capture.
+    /// Handles one line of a capture, reading its envelope here (replay
+    /// gets envelopes read ahead: [`Ingest::line_with_record`]).
+    #[cfg(test)]
     pub fn line<E: EngineSink>(&mut self, line: Line<'_>, engine: &mut E) {
+        let record = match line {
+            Line::Data(bytes) => parse_record_unchecked(bytes),
+            Line::TooLong(_) => None,
+        };
+        self.line_with_record(line, record, engine);
+    }
+
+    /// Handles one line of a capture whose canonical envelope was already
+    /// read: `record` is what [`parse_record_unchecked`] gives for `line`
+    /// (as [`marketpipe_capture::CaptureReader::next_record`] hands out).
+    pub fn line_with_record<E: EngineSink>(&mut self, line: Line<'_>, record: Option<CaptureRecord<'_>>, engine: &mut E) {
         self.counters.records += 1;
         let bytes = match line {
             Line::TooLong(len) => {
@@ -249,7 +264,7 @@ impl Ingest {
         // parses the payload once (in the decoder) instead of twice. Any
         // doubt sends the line through the strict path below, so the
         // outcome and its counted reason never depend on which path ran.
-        if let Some(record) = parse_record_unchecked(bytes) {
+        if let Some(record) = record {
             if self.unchecked_record(&record, engine) {
                 return;
             }

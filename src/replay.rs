@@ -208,8 +208,8 @@ fn decode<E: EngineSink>(
     'files: for file in files {
         let mut reader = file.open()?;
         loop {
-            match reader.next_line() {
-                Ok(Some(line)) => ingest.line(line, out),
+            match reader.next_record() {
+                Ok(Some((line, record))) => ingest.line_with_record(line, record, out),
                 Ok(None) => break,
                 Err(e) => {
                     // A segment cut off by a crash: keep everything before the cut.

@@ -10,7 +10,9 @@
 //! ```
 //!
 //! [`CaptureReader`] streams lines from plain or compressed files in
-//! constant memory; [`parse_record`] turns a line into a borrowed
+//! constant memory, read and cut into lines on a thread of its own (with
+//! each canonical line's envelope parsed there too, for
+//! [`CaptureReader::next_record`]); [`parse_record`] turns a line into a borrowed
 //! [`CaptureRecord`]; [`CaptureWriter`] writes records in the canonical field
 //! order. [`ArchiveWriter`] writes the live raw archive: per-exchange zstd
 //! segments rotated hourly and at a size cap

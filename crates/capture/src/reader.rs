@@ -1,14 +1,18 @@
 //! Streaming line reader for plain and zstd-compressed captures.
 
-use crate::readahead::ReadAhead;
 use std::{
     fs::File,
-    io::{self, BufRead, Read},
+    io::{self, Read},
     path::Path,
     sync::{
         atomic::{AtomicU64, Ordering},
         Arc,
     },
+};
+
+use crate::{
+    readahead::{Block, Entry, LineBlocks},
+    record::{parse_record_unchecked, CaptureRecord},
 };
 
 /// Lines longer than this are skipped rather than buffered: a capture line
@@ -20,7 +24,7 @@ const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
 const BUF_BYTES: usize = 1 << 20;
 
 /// One line from a capture.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Line<'a> {
     /// A line's bytes, without the newline (and without a trailing `\r`).
     Data(&'a [u8]),
@@ -30,12 +34,15 @@ pub enum Line<'a> {
 
 /// Reads a capture file line by line in constant memory, decompressing
 /// zstd transparently (recognized by its magic bytes, not the file name).
+///
+/// The reading, line splitting and envelope parsing happen on a thread of
+/// their own (see `readahead.rs`); lines are handed out in place.
 pub struct CaptureReader {
-    inner: Box<dyn BufRead + Send>,
-    line: Vec<u8>,
-    /// Bytes of the reader's buffer handed out as the last line and not yet
-    /// consumed: a line that lies whole in the buffer is returned in place.
-    pending: usize,
+    blocks: LineBlocks,
+    /// The block lines are handed out from, and the index of its next line.
+    block: Option<(Block, usize)>,
+    /// Set once the blocks ran out (or ended in an error, reported once).
+    done: bool,
     file_bytes_read: Arc<AtomicU64>,
     file_len: u64,
     compressed: bool,
@@ -76,13 +83,13 @@ impl CaptureReader {
         let compressed = got == 4 && magic == ZSTD_MAGIC;
         // Reading and decompressing run on their own thread, ahead of the
         // consumer (see `readahead`).
-        let inner: Box<dyn BufRead + Send> = if compressed {
+        let blocks = if compressed {
             let decoder = zstd::stream::read::Decoder::new(counted)?;
-            Box::new(ReadAhead::new(decoder, BUF_BYTES)?)
+            LineBlocks::new(decoder, BUF_BYTES)?
         } else {
-            Box::new(ReadAhead::new(counted, BUF_BYTES)?)
+            LineBlocks::new(counted, BUF_BYTES)?
         };
-        Ok(CaptureReader { inner, line: Vec::with_capacity(4096), pending: 0, file_bytes_read: read, file_len, compressed })
+        Ok(CaptureReader { blocks, block: None, done: false, file_bytes_read: read, file_len, compressed })
     }
 
     /// Whether the file is zstd-compressed.
@@ -105,61 +112,63 @@ impl CaptureReader {
     /// stream (a segment cut off by a crash) yields its complete lines and
     /// then an error.
     pub fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
-        self.inner.consume(std::mem::take(&mut self.pending));
-        // Most lines lie whole in the buffer: hand them out without a copy.
-        // (The buffer is looked up twice because a borrow returned from one
-        // branch cannot be released for the other.)
-        let whole = loop {
-            match self.inner.fill_buf() {
-                Ok(buf) => break memchr::memchr(b'\n', buf),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-        };
-        if let Some(end) = whole {
-            self.pending = end + 1;
-            let buf = self.inner.fill_buf()?;
-            return Ok(Some(Line::Data(strip_cr(&buf[..end]))));
-        }
-        self.line.clear();
-        let mut overflow = 0usize;
-        loop {
-            let buf = match self.inner.fill_buf() {
-                Ok(b) => b,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
+        Ok(self.next_entry()?.map(|(line, _)| line))
+    }
+
+    /// [`CaptureReader::next_line`], with the line's record if it is in the
+    /// canonical layout: what [`parse_record_unchecked`] returns for it,
+    /// parsed ahead on the reading thread.
+    pub fn next_record(&mut self) -> io::Result<Option<(Line<'_>, Option<CaptureRecord<'_>>)>> {
+        Ok(self.next_entry()?.map(|(line, entry)| {
+            let record = match (line, entry) {
+                (Line::Data(_), Some((text, envelope))) => envelope.and_then(|e| e.record(text)),
+                // A block that is not all UTF-8: its lines are parsed here.
+                (Line::Data(bytes), None) => parse_record_unchecked(bytes),
+                (Line::TooLong(_), _) => None,
             };
-            if buf.is_empty() {
-                if self.line.is_empty() && overflow == 0 {
+            (line, record)
+        }))
+    }
+
+    /// The next line and, if its block is text, the line's text and
+    /// envelope.
+    #[allow(clippy::type_complexity)]
+    fn next_entry(&mut self) -> io::Result<Option<(Line<'_>, Option<(&str, Option<&crate::record::Envelope>)>)>> {
+        loop {
+            match &self.block {
+                Some((block, next)) if *next < block.lines.len() => break,
+                _ => {}
+            }
+            if let Some((spent, _)) = self.block.take() {
+                self.blocks.recycle(spent);
+            }
+            if self.done {
+                return Ok(None);
+            }
+            match self.blocks.next() {
+                Some(Ok(block)) => self.block = Some((block, 0)),
+                Some(Err(e)) => {
+                    self.done = true;
+                    return Err(e);
+                }
+                None => {
+                    self.done = true;
                     return Ok(None);
                 }
-                break;
-            }
-            let (chunk, found) = match memchr::memchr(b'\n', buf) {
-                Some(i) => (&buf[..i], Some(i)),
-                None => (buf, None),
-            };
-            if overflow > 0 || self.line.len() + chunk.len() > MAX_LINE_BYTES {
-                overflow += self.line.len() + chunk.len();
-                self.line.clear();
-            } else {
-                self.line.extend_from_slice(chunk);
-            }
-            let used = found.map_or(buf.len(), |i| i + 1);
-            self.inner.consume(used);
-            if found.is_some() {
-                break;
             }
         }
-        if overflow > 0 {
-            return Ok(Some(Line::TooLong(overflow)));
-        }
-        Ok(Some(Line::Data(strip_cr(&self.line))))
+        let Some((block, next)) = &mut self.block else { return Ok(None) };
+        let entry = &block.lines[*next];
+        *next += 1;
+        Ok(Some(match entry {
+            Entry::TooLong(n) => (Line::TooLong(*n), None),
+            Entry::Data { line, envelope } => {
+                let data = &block.bytes.as_bytes()[line.clone()];
+                let text = block.bytes.as_text().and_then(|t| t.get(line.clone()));
+                (Line::Data(data), text.map(|t| (t, envelope.as_ref())))
+            }
+        }))
     }
-}
-
-fn strip_cr(line: &[u8]) -> &[u8] {
-    line.strip_suffix(b"\r").unwrap_or(line)
 }
 
 #[cfg(test)]
@@ -228,6 +237,40 @@ mod tests {
         drop(f);
         let got = lines(&mut CaptureReader::open(&p).unwrap());
         assert_eq!(got, vec!["before".to_string(), format!("<too long {}>", MAX_LINE_BYTES + 10), "after".to_string()]);
+    }
+
+    #[test]
+    fn records_parsed_ahead_are_what_the_line_parses_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("mixed.jsonl");
+        let mut body = Vec::new();
+        for i in 0..40_000 {
+            let line = match i % 5 {
+                0 => format!(r#"{{"recv_ns":{i},"exchange":"binance","kind":"ws","conn":{i},"data":{{"n":{i}}}}}"#),
+                1 => format!(r#"{{"recv_ns":{i},"exchange":"kucoin","kind":"rest","url":"https://x/{i}","data":[{i}]}}"#),
+                2 => format!(r#"{{"exchange":"binance","recv_ns":{i},"kind":"ws","data":{{}}}}"#),
+                3 => format!(r#"{{"recv_ns":{i},"exchange":"coinbase","kind":"close","conn":1}}"#),
+                _ => format!("garbage {i}"),
+            };
+            body.extend_from_slice(line.as_bytes());
+            body.extend_from_slice(if i % 7 == 0 { b"\r\n" } else { b"\n" });
+            // Now and then a byte that is not UTF-8, which keeps its block raw.
+            if i % 9_999 == 0 {
+                body.extend_from_slice(b"\xff\n");
+            }
+        }
+        std::fs::write(&p, &body).unwrap();
+        let mut r = CaptureReader::open(&p).unwrap();
+        let (mut lines, mut records) = (0, 0);
+        while let Some((line, record)) = r.next_record().unwrap() {
+            let Line::Data(bytes) = line else { panic!("no long lines here") };
+            let direct = parse_record_unchecked(bytes);
+            assert_eq!(format!("{record:?}"), format!("{direct:?}"), "{}", String::from_utf8_lossy(bytes));
+            lines += 1;
+            records += usize::from(record.is_some());
+        }
+        assert_eq!(lines, 40_000 + 5);
+        assert_eq!(records, 16_000);
     }
 
     #[test]
