@@ -114,13 +114,16 @@ pub struct WrittenCounts {
 /// unless `single_thread`.
 pub fn run(files: &[Capture], data_dir: &Path, config: EngineConfig, progress: bool, single_thread: bool) -> Result<ReplaySummary> {
     let started = Instant::now();
-    let store = SqliteStore::open(data_dir).with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
     let mut engine = Engine::new(config).context("invalid engine settings")?;
-    let mut sink = Sink { store, output: EngineOutput::default(), batch: WriteBatch::default(), written: WrittenCounts::default() };
+    let open_store = || -> Result<Sink> {
+        let store = SqliteStore::open(data_dir).with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
+        Ok(Sink { store, output: EngineOutput::default(), batch: WriteBatch::default(), written: WrittenCounts::default() })
+    };
     let total_bytes: u64 = files.iter().map(|f| f.size).sum();
     let bar = progress_bar(progress, total_bytes);
 
-    let decoded = if single_thread {
+    let (decoded, mut sink) = if single_thread {
+        let mut sink = open_store()?;
         let mut since_drain = 0u64;
         let mut drain_error = None;
         let decoded = decode(files, bar.as_ref(), &mut engine, |engine, records| {
@@ -134,21 +137,28 @@ pub fn run(files: &[Capture], data_dir: &Path, config: EngineConfig, progress: b
         if let Some(e) = drain_error {
             return Err(e);
         }
-        decoded
+        (decoded, sink)
     } else {
-        std::thread::scope(|scope| -> Result<Decoded> {
+        std::thread::scope(|scope| -> Result<(Decoded, Sink)> {
             let (full_tx, full_rx) = mpsc::sync_channel::<Batch>(BATCHES_IN_FLIGHT);
             let (empty_tx, empty_rx) = mpsc::channel::<Vec<EngineOp>>();
             let bar = bar.as_ref();
             let decoder = scope.spawn(move || {
                 let mut ops = Vec::new();
                 decode(files, bar, &mut ops, |ops, records| {
-                    let next = empty_rx.try_recv().unwrap_or_default();
+                    // A vector the engine thread handed back keeps its
+                    // capacity; a new one starts at the last one's size
+                    // rather than growing (and copying) its way there.
+                    let next = empty_rx.try_recv().unwrap_or_else(|_| Vec::with_capacity(ops.capacity()));
                     // A send fails only if the engine thread stopped (a store
                     // error): stop reading, the error is reported from there.
                     full_tx.send(Batch { ops: std::mem::replace(ops, next), records }).is_ok()
                 })
             });
+            // Opening the store (schema checks, a few fsyncs) overlaps the
+            // first batches' decoding. If it fails, returning drops the
+            // receiver, which stops the decoder.
+            let mut sink = open_store()?;
             let mut since_drain = 0u64;
             let mut result = Ok(());
             for mut batch in full_rx.iter() {
@@ -168,7 +178,7 @@ pub fn run(files: &[Capture], data_dir: &Path, config: EngineConfig, progress: b
             // Dropping the receiver unblocks a decoder waiting to send.
             drop(full_rx);
             let decoded = decoder.join().map_err(|_| anyhow::anyhow!("the decoding thread panicked"))??;
-            result.map(|()| decoded)
+            result.map(|()| (decoded, sink))
         })?
     };
     // Windows still open at the end are stored as they stand, final: false.
