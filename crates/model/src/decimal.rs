@@ -110,24 +110,52 @@ const SHORT_MAX_LEN: usize = 19;
 /// times per frame, so it is a large share of decode time). Gives exactly
 /// what the general path gives for the same input; the tests check that.
 fn parse_short(digits: &[u8], negative: bool) -> Result<Decimal, NumberError> {
-    let mut mantissa = 0u64;
-    let mut dot = None;
-    for (i, &b) in digits.iter().enumerate() {
-        let d = b.wrapping_sub(b'0');
-        if d < 10 {
-            mantissa = mantissa * 10 + u64::from(d);
-        } else if b == b'.' && dot.is_none() {
-            dot = Some(i);
-        } else {
-            return Err(NumberError::NotNumeric);
-        }
-    }
-    let scale = match dot {
-        None if !digits.is_empty() => 0,
-        Some(i) if i > 0 && i + 1 < digits.len() => (digits.len() - i - 1) as u32,
-        _ => return Err(NumberError::NotNumeric),
-    };
+    let (mantissa, scale) = short_parts(digits).ok_or(NumberError::NotNumeric)?;
     Ok(Decimal::from_parts(mantissa as u32, (mantissa >> 32) as u32, 0, negative, scale))
+}
+
+/// The mantissa and scale of an unsigned plain decimal of at most
+/// [`SHORT_MAX_LEN`] bytes (`digits[.digits]`), or `None` if it is not one.
+/// The integer part and the fraction are two tight loops: no per-byte
+/// test for the dot, no index bookkeeping.
+#[inline]
+fn short_parts(digits: &[u8]) -> Option<(u64, u32)> {
+    debug_assert!(digits.len() <= SHORT_MAX_LEN);
+    let mut mantissa = 0u64;
+    let mut i = 0;
+    while let Some(&b) = digits.get(i) {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        mantissa = mantissa * 10 + u64::from(d);
+        i += 1;
+    }
+    if i == digits.len() {
+        return (i > 0).then_some((mantissa, 0));
+    }
+    // A dot between digits, then digits only.
+    if i == 0 || digits[i] != b'.' || i + 1 == digits.len() {
+        return None;
+    }
+    for &b in &digits[i + 1..] {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        mantissa = mantissa * 10 + u64::from(d);
+    }
+    Some((mantissa, (digits.len() - i - 1) as u32))
+}
+
+/// [`exceeds_plausible`] for a short decimal's parts: `mantissa` below
+/// `10^19` against `10^(MAX_PLAUSIBLE_EXP + scale)`, in `u64`.
+#[inline]
+fn short_exceeds_plausible(mantissa: u64, scale: u32) -> bool {
+    match POW10.get(MAX_PLAUSIBLE_EXP + scale as usize) {
+        Some(&limit) => u128::from(mantissa) > limit,
+        None => false,
+    }
 }
 
 /// `10^i` for `i` in `0..=38`, the powers a `u128` holds.
@@ -154,6 +182,18 @@ fn exceeds_plausible(d: Decimal) -> bool {
 
 /// Parses a price: strictly positive and plausible.
 pub fn parse_price(s: &str) -> Result<Price, NumberError> {
+    // The usual case, an unsigned short string, checked on its parts (the
+    // same checks, in the same order, as below on the decimal).
+    if s.len() <= SHORT_MAX_LEN && s.as_bytes().first().is_some_and(u8::is_ascii_digit) {
+        let (mantissa, scale) = short_parts(s.as_bytes()).ok_or(NumberError::NotNumeric)?;
+        if mantissa == 0 {
+            return Err(NumberError::NotPositive);
+        }
+        if short_exceeds_plausible(mantissa, scale) {
+            return Err(NumberError::Absurd);
+        }
+        return Ok(Decimal::from_parts(mantissa as u32, (mantissa >> 32) as u32, 0, false, scale));
+    }
     let d = parse_decimal(s)?;
     if d.is_sign_negative() || d.is_zero() {
         return Err(NumberError::NotPositive);
@@ -166,6 +206,14 @@ pub fn parse_price(s: &str) -> Result<Price, NumberError> {
 
 /// Parses a size: non-negative (zero deletes a book level) and plausible.
 pub fn parse_size(s: &str) -> Result<Qty, NumberError> {
+    // As in `parse_price`: the usual case on its parts.
+    if s.len() <= SHORT_MAX_LEN && s.as_bytes().first().is_some_and(u8::is_ascii_digit) {
+        let (mantissa, scale) = short_parts(s.as_bytes()).ok_or(NumberError::NotNumeric)?;
+        if short_exceeds_plausible(mantissa, scale) {
+            return Err(NumberError::Absurd);
+        }
+        return Ok(Decimal::from_parts(mantissa as u32, (mantissa >> 32) as u32, 0, false, scale));
+    }
     let d = parse_decimal(s)?;
     if d.is_sign_negative() && !d.is_zero() {
         return Err(NumberError::Negative);
@@ -263,7 +311,47 @@ mod tests {
         assert_eq!(parse_size("-0.000").unwrap().to_string(), "0.000");
     }
 
+    /// `parse_price` and `parse_size` as they were before their short
+    /// path: the general parse, then the checks on the decimal.
+    fn reference_price(s: &str) -> Result<Decimal, NumberError> {
+        let d = reference_parse(s)?;
+        if d.is_sign_negative() || d.is_zero() {
+            return Err(NumberError::NotPositive);
+        }
+        if d.abs() > MAX_PLAUSIBLE {
+            return Err(NumberError::Absurd);
+        }
+        Ok(d)
+    }
+
+    fn reference_size(s: &str) -> Result<Decimal, NumberError> {
+        let d = reference_parse(s)?;
+        if d.is_sign_negative() && !d.is_zero() {
+            return Err(NumberError::Negative);
+        }
+        if d.abs() > MAX_PLAUSIBLE {
+            return Err(NumberError::Absurd);
+        }
+        Ok(d.abs())
+    }
+
+    #[test]
+    fn prices_and_sizes_agree_with_the_general_path_on_edge_cases() {
+        let cases = "0 00 0.0 -0 1 01 1.0 0.00000001 1000000000000000 1000000000000000.0 1000000000000000.1 1000000000000001 \
+                     9999999999999999999 999999999999999999.9 0.000000000000000001 1. .1 1..2 -1 +1 1e5 x 12345678901234567890";
+        for s in cases.split_whitespace() {
+            assert!(same(parse_price(s), reference_price(s)), "price {s:?}: {:?} vs {:?}", parse_price(s), reference_price(s));
+            assert!(same(parse_size(s), reference_size(s)), "size {s:?}: {:?} vs {:?}", parse_size(s), reference_size(s));
+        }
+    }
+
     proptest::proptest! {
+        #[test]
+        fn prices_and_sizes_agree_with_the_general_path(s in "-?[0-9.]{0,24}|[-0-9.a+e ]{0,21}|[0-9]{1,17}\\.[0-9]{1,3}") {
+            proptest::prop_assert!(same(parse_price(&s), reference_price(&s)), "price {:?}", s);
+            proptest::prop_assert!(same(parse_size(&s), reference_size(&s)), "size {:?}", s);
+        }
+
         #[test]
         fn fast_path_agrees_with_the_general_path(s in "-?[0-9.]{0,24}|[-0-9.a+e ]{0,21}") {
             proptest::prop_assert!(same(parse_decimal(&s), reference_parse(&s)), "{:?}", s);
