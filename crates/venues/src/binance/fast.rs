@@ -657,6 +657,18 @@ mod tests {
         }
     }
 
+    #[test]
+    fn integers_up_to_u64_max_and_no_further() {
+        let read = |text: &str| Cursor { text, bytes: text.as_bytes(), pos: 0 }.uint();
+        assert_eq!(read("18446744073709551615,"), Some(u64::MAX));
+        assert_eq!(read("9999999999999999999}"), Some(9_999_999_999_999_999_999));
+        assert_eq!(read("1767621787123,"), Some(1_767_621_787_123));
+        assert_eq!(read("0,"), Some(0));
+        for bad in ["18446744073709551616,", "99999999999999999999,", "01,", "1.5,", "1e3,", ",", ""] {
+            assert_eq!(read(bad), None, "{bad:?}");
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
 
