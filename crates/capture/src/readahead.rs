@@ -53,14 +53,6 @@ impl Bytes {
         }
     }
 
-    /// The text, if the block is text.
-    pub(crate) fn as_text(&self) -> Option<&str> {
-        match self {
-            Bytes::Text(s) => Some(s),
-            Bytes::Raw(_) => None,
-        }
-    }
-
     fn into_vec(self) -> Vec<u8> {
         match self {
             Bytes::Text(s) => s.into_bytes(),
@@ -340,7 +332,7 @@ mod tests {
         let blocks = LineBlocks::new(io::Cursor::new(text.clone().into_bytes()), 1 << 20).unwrap();
         let mut blocks = blocks;
         let block = blocks.next().unwrap().unwrap();
-        assert!(block.bytes.as_text().is_some());
+        assert!(matches!(block.bytes, Bytes::Text(_)));
         let parsed: Vec<bool> = block.lines.iter().map(|e| matches!(e, Entry::Data { envelope: Some(_), .. })).collect();
         assert_eq!(parsed, [true, false, true]);
         // One invalid byte anywhere: the block stays raw and nothing is parsed ahead.
@@ -348,7 +340,7 @@ mod tests {
         raw.extend_from_slice(b"\xff\n");
         let mut blocks = LineBlocks::new(io::Cursor::new(raw), 1 << 20).unwrap();
         let block = blocks.next().unwrap().unwrap();
-        assert!(block.bytes.as_text().is_none());
+        assert!(matches!(block.bytes, Bytes::Raw(_)));
         assert_eq!(block.lines.len(), 4);
         assert!(block.lines.iter().all(|e| matches!(e, Entry::Data { envelope: None, .. })));
     }

@@ -11,7 +11,7 @@ use std::{
 };
 
 use crate::{
-    readahead::{Block, Entry, LineBlocks},
+    readahead::{Block, Bytes, Entry, LineBlocks},
     record::{parse_record_unchecked, CaptureRecord},
 };
 
@@ -112,38 +112,58 @@ impl CaptureReader {
     /// stream (a segment cut off by a crash) yields its complete lines and
     /// then an error.
     pub fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
-        Ok(self.next_entry()?.map(|(line, _)| line))
+        if !self.advance()? {
+            return Ok(None);
+        }
+        let Some((block, next)) = &mut self.block else { return Ok(None) };
+        let entry = &block.lines[*next];
+        *next += 1;
+        Ok(Some(match entry {
+            Entry::TooLong(n) => Line::TooLong(*n),
+            Entry::Data { line, .. } => Line::Data(block.bytes.as_bytes().get(line.clone()).unwrap_or_default()),
+        }))
     }
 
     /// [`CaptureReader::next_line`], with the line's record if it is in the
     /// canonical layout: what [`parse_record_unchecked`] returns for it,
     /// parsed ahead on the reading thread.
     pub fn next_record(&mut self) -> io::Result<Option<(Line<'_>, Option<CaptureRecord<'_>>)>> {
-        Ok(self.next_entry()?.map(|(line, entry)| {
-            let record = match (line, entry) {
-                (Line::Data(_), Some((text, envelope))) => envelope.and_then(|e| e.record(text)),
-                // A block that is not all UTF-8: its lines are parsed here.
-                (Line::Data(bytes), None) => parse_record_unchecked(bytes),
-                (Line::TooLong(_), _) => None,
-            };
-            (line, record)
+        if !self.advance()? {
+            return Ok(None);
+        }
+        let Some((block, next)) = &mut self.block else { return Ok(None) };
+        let entry = &block.lines[*next];
+        *next += 1;
+        let (range, envelope) = match entry {
+            Entry::TooLong(n) => return Ok(Some((Line::TooLong(*n), None))),
+            Entry::Data { line, envelope } => (line.clone(), envelope),
+        };
+        Ok(Some(match &block.bytes {
+            Bytes::Text(text) => {
+                let line = text.get(range).unwrap_or_default();
+                (Line::Data(line.as_bytes()), envelope.as_ref().and_then(|e| e.record(line)))
+            }
+            // A block that is not all UTF-8: its lines are parsed here.
+            Bytes::Raw(raw) => {
+                let line = raw.get(range).unwrap_or_default();
+                (Line::Data(line), parse_record_unchecked(line))
+            }
         }))
     }
 
-    /// The next line and, if its block is text, the line's text and
-    /// envelope.
-    #[allow(clippy::type_complexity)]
-    fn next_entry(&mut self) -> io::Result<Option<(Line<'_>, Option<(&str, Option<&crate::record::Envelope>)>)>> {
+    /// Makes sure the current block has a line left, fetching the next
+    /// block if needed; `false` at the end (after an error, reported once).
+    fn advance(&mut self) -> io::Result<bool> {
         loop {
             match &self.block {
-                Some((block, next)) if *next < block.lines.len() => break,
+                Some((block, next)) if *next < block.lines.len() => return Ok(true),
                 _ => {}
             }
             if let Some((spent, _)) = self.block.take() {
                 self.blocks.recycle(spent);
             }
             if self.done {
-                return Ok(None);
+                return Ok(false);
             }
             match self.blocks.next() {
                 Some(Ok(block)) => self.block = Some((block, 0)),
@@ -153,21 +173,10 @@ impl CaptureReader {
                 }
                 None => {
                     self.done = true;
-                    return Ok(None);
+                    return Ok(false);
                 }
             }
         }
-        let Some((block, next)) = &mut self.block else { return Ok(None) };
-        let entry = &block.lines[*next];
-        *next += 1;
-        Ok(Some(match entry {
-            Entry::TooLong(n) => (Line::TooLong(*n), None),
-            Entry::Data { line, envelope } => {
-                let data = &block.bytes.as_bytes()[line.clone()];
-                let text = block.bytes.as_text().and_then(|t| t.get(line.clone()));
-                (Line::Data(data), text.map(|t| (t, envelope.as_ref())))
-            }
-        }))
     }
 }
 
