@@ -2,14 +2,16 @@
 # Side-by-side replay throughput on identical Binance traffic: marketpipe
 # (decode, books, candles, SQLite) vs cryptofeed's raw-data playback (decode
 # and books), as issue 4 asks. Installs cryptofeed into a private venv on
-# first use (needs PyPI), generates the frames once, runs each side three
-# times and reports the best run of each.
+# first use (needs PyPI), generates the frames once, runs each side RUNS
+# times (default 5), alternating, and reports the best run of each: on a
+# shared VM a run's speed varies by tens of percent from minute to minute.
 #
-#   scripts/bench_vs_cryptofeed.sh [FRAMES] [SYMBOLS]      (defaults: 400000 20)
+#   scripts/bench_vs_cryptofeed.sh [FRAMES] [SYMBOLS] [RUNS]     (defaults: 400000 20 5)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FRAMES=${1:-400000}
 SYMBOLS=${2:-20}
+RUNS=${3:-5}
 VENV=${CRYPTOFEED_VENV:-$HOME/.cache/marketpipe/cryptofeed-venv}
 if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import cryptofeed" 2>/dev/null; then
   python3 -m venv "$VENV"
@@ -31,7 +33,7 @@ elapsed = time.perf_counter() - t
 print(f"{stats['messages_processed']} {elapsed:.4f}")
 PY
 best_cf=""; best_mp=""
-for run in 1 2 3; do
+for run in $(seq "$RUNS"); do
   read -r cf_msgs cf_s < <(cd "$DIR" && "$VENV/bin/python" cf_play.py cf)
   rm -rf "$DIR/data"
   MARKETPIPE_LOG=warn "$BIN" replay "$DIR/bn.jsonl" --data-dir "$DIR/data" --no-progress --summary-json "$DIR/summary.json" >/dev/null
