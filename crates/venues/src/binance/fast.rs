@@ -392,33 +392,7 @@ impl<'a> Cursor<'a> {
 
     /// `[]` or `[["p","q"],...]`, as its text.
     fn levels(&mut self) -> Option<&'a str> {
-        let start = self.pos;
-        if !self.eat(b'[') {
-            return None;
-        }
-        if !self.eat(b']') {
-            loop {
-                if !(self.eat(b'[') && self.eat(b'"')) {
-                    return None;
-                }
-                self.string_body()?;
-                if !(self.eat(b',') && self.eat(b'"')) {
-                    return None;
-                }
-                self.string_body()?;
-                if !self.eat(b']') {
-                    return None;
-                }
-                if self.eat(b',') {
-                    continue;
-                }
-                if self.eat(b']') {
-                    break;
-                }
-                return None;
-            }
-        }
-        self.text.get(start..self.pos)
+        self.pairs(|_, _| {})
     }
 
     /// What [`Cursor::levels`] reads, each pair converted into `out` as a
@@ -431,8 +405,23 @@ impl<'a> Cursor<'a> {
         fields: (&'static str, &'static str),
         out: &mut Vec<LevelChange>,
     ) -> Option<(&'a str, Option<DecodeError>)> {
-        let start = self.pos;
         let mut error = None;
+        let text = self.pairs(|price, size| {
+            if error.is_none() {
+                match level_change(side, fields, price, size) {
+                    Ok(change) => out.push(change),
+                    Err(e) => error = Some(e),
+                }
+            }
+        })?;
+        Some((text, error))
+    }
+
+    /// `[]` or `[["p","q"],...]`: calls `each` with every pair's strings
+    /// and returns the array's text.
+    #[inline]
+    fn pairs(&mut self, mut each: impl FnMut(&'a str, &'a str)) -> Option<&'a str> {
+        let start = self.pos;
         if !self.eat(b'[') {
             return None;
         }
@@ -441,20 +430,15 @@ impl<'a> Cursor<'a> {
                 if !(self.eat(b'[') && self.eat(b'"')) {
                     return None;
                 }
-                let price = self.string_body()?;
+                let first = self.string_body()?;
                 if !(self.eat(b',') && self.eat(b'"')) {
                     return None;
                 }
-                let size = self.string_body()?;
+                let second = self.string_body()?;
                 if !self.eat(b']') {
                     return None;
                 }
-                if error.is_none() {
-                    match level_change(side, fields, price, size) {
-                        Ok(change) => out.push(change),
-                        Err(e) => error = Some(e),
-                    }
-                }
+                each(first, second);
                 if self.eat(b',') {
                     continue;
                 }
@@ -464,7 +448,7 @@ impl<'a> Cursor<'a> {
                 return None;
             }
         }
-        Some((self.text.get(start..self.pos)?, error))
+        self.text.get(start..self.pos)
     }
 
     /// `true` or `false`.

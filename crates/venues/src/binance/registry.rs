@@ -179,6 +179,10 @@ mod tests {
         assert_eq!(reg.route("btcusdt@depth"), Some((Kind::Depth, btc)));
         assert_eq!(reg.route("btcusdt@bookTicker"), Some((Kind::BookTicker, btc)));
         assert_eq!(reg.native(btc), "BTCUSDT");
+        // A route gives the kind the full parse of the name gives.
+        for (channel, kind) in ROUTED_CHANNELS {
+            assert_eq!(super::super::message::stream_kind(&format!("nknusdt@{channel}")), Ok(kind), "{channel}");
+        }
         // Anything unusual is left to the full parse of the name.
         for name in ["BTCUSDT@aggTrade", "btcusdt@depth@250ms", "btcusdt@trade", "ethusdt@aggTrade", "!miniTicker@arr"] {
             assert_eq!(reg.route(name), None, "{name}");
