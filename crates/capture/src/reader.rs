@@ -112,15 +112,9 @@ impl CaptureReader {
     /// stream (a segment cut off by a crash) yields its complete lines and
     /// then an error.
     pub fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
-        if !self.advance()? {
-            return Ok(None);
-        }
-        let Some((block, next)) = &mut self.block else { return Ok(None) };
-        let entry = &block.lines[*next];
-        *next += 1;
-        Ok(Some(match entry {
+        Ok(self.next_entry()?.map(|(bytes, entry)| match entry {
             Entry::TooLong(n) => Line::TooLong(*n),
-            Entry::Data { line, .. } => Line::Data(block.bytes.as_bytes().get(line.clone()).unwrap_or_default()),
+            Entry::Data { line, .. } => Line::Data(bytes.as_bytes().get(line.clone()).unwrap_or_default()),
         }))
     }
 
@@ -128,17 +122,12 @@ impl CaptureReader {
     /// canonical layout: what [`parse_record_unchecked`] returns for it,
     /// parsed ahead on the reading thread.
     pub fn next_record(&mut self) -> io::Result<Option<(Line<'_>, Option<CaptureRecord<'_>>)>> {
-        if !self.advance()? {
-            return Ok(None);
-        }
-        let Some((block, next)) = &mut self.block else { return Ok(None) };
-        let entry = &block.lines[*next];
-        *next += 1;
+        let Some((bytes, entry)) = self.next_entry()? else { return Ok(None) };
         let (range, envelope) = match entry {
             Entry::TooLong(n) => return Ok(Some((Line::TooLong(*n), None))),
             Entry::Data { line, envelope } => (line.clone(), envelope),
         };
-        Ok(Some(match &block.bytes {
+        Ok(Some(match bytes {
             Bytes::Text(text) => {
                 let line = text.get(range).unwrap_or_default();
                 (Line::Data(line.as_bytes()), envelope.as_ref().and_then(|e| e.record(line)))
@@ -149,6 +138,17 @@ impl CaptureReader {
                 (Line::Data(line), parse_record_unchecked(line))
             }
         }))
+    }
+
+    /// The next line's entry and the bytes of its block; `None` at the end.
+    fn next_entry(&mut self) -> io::Result<Option<(&Bytes, &Entry)>> {
+        if !self.advance()? {
+            return Ok(None);
+        }
+        let Some((block, next)) = &mut self.block else { return Ok(None) };
+        let entry = &block.lines[*next];
+        *next += 1;
+        Ok(Some((&block.bytes, entry)))
     }
 
     /// Makes sure the current block has a line left, fetching the next

@@ -119,7 +119,7 @@ pub(crate) const ASK_FIELDS: (&str, &str) = ("a.price", "a.size");
 /// their shape (the fast scanner's), so they are not scanned twice: what
 /// [`read_changes`] gives for both sides, bids then asks, with each side's
 /// first conversion error.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct ScannedLevels {
     /// The converted changes, bids first.
     pub(crate) changes: Vec<LevelChange>,

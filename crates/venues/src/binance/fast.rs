@@ -25,7 +25,7 @@
 
 use std::borrow::Cow;
 
-use marketpipe_model::{BookSide, LevelChange};
+use marketpipe_model::{leading_u64, BookSide, LevelChange};
 
 use crate::{wire::scan::string_body_at, DecodeError};
 
@@ -179,14 +179,12 @@ fn depth_in_order<'a>(c: &mut Cursor<'a>) -> Option<(DepthUpdateMsg<'a>, Option<
     let final_update_id = c.uint()?;
     // The level arrays hold most of the frame: converting them in this
     // pass saves scanning them a second time in `validate`.
-    let mut scanned = ScannedLevels { changes: Vec::with_capacity(capacity_for(c.bytes.len() - c.pos)), ..ScannedLevels::default() };
+    let mut changes = Vec::with_capacity(capacity_for(c.bytes.len() - c.pos));
     c.literal(br#","b":"#)?;
-    let (bids, bid_error) = c.levels_into(BookSide::Bid, BID_FIELDS, &mut scanned.changes)?;
+    let (bids, bid_error) = c.levels_into(BookSide::Bid, BID_FIELDS, &mut changes)?;
     c.literal(br#","a":"#)?;
-    let (asks, ask_error) = c.levels_into(BookSide::Ask, ASK_FIELDS, &mut scanned.changes)?;
+    let (asks, ask_error) = c.levels_into(BookSide::Ask, ASK_FIELDS, &mut changes)?;
     c.literal(b"}")?;
-    scanned.bid_error = bid_error;
-    scanned.ask_error = ask_error;
     let m = DepthUpdateMsg {
         e: opt_str("depthUpdate"),
         event_time: OptU64(Some(event_time)),
@@ -196,7 +194,7 @@ fn depth_in_order<'a>(c: &mut Cursor<'a>) -> Option<(DepthUpdateMsg<'a>, Option<
         bids: Some(RawJson(bids)),
         asks: Some(RawJson(asks)),
     };
-    Some((m, Some(scanned)))
+    Some((m, Some(ScannedLevels { changes, bid_error, ask_error })))
 }
 
 fn agg_trade<'a>(c: &mut Cursor<'a>) -> Option<AggTradeMsg<'a>> {
@@ -371,23 +369,13 @@ impl<'a> Cursor<'a> {
     /// An unsigned JSON integer that fits a `u64`.
     fn uint(&mut self) -> Option<u64> {
         let start = self.pos;
-        let mut n: u64 = 0;
-        while let Some(d @ b'0'..=b'9') = self.peek() {
-            n = n.wrapping_mul(10).wrapping_add(u64::from(d - b'0'));
-            self.pos += 1;
-        }
-        let len = self.pos - start;
-        // Nineteen digits always fit a u64, so only a longer number (none
-        // on Binance: its ids and times have 9 to 13) is read again with
-        // checks. Checking every digit cost 3% of the decoding thread.
-        if len > 19 {
-            n = self.bytes[start..self.pos].iter().try_fold(0u64, |n, &d| n.checked_mul(10)?.checked_add(u64::from(d - b'0')))?;
-        }
+        let (len, n) = leading_u64(self.bytes.get(start..)?);
+        self.pos += len;
         // A leading zero is not JSON; a fraction or exponent is a float.
         if len == 0 || (len > 1 && self.bytes[start] == b'0') || matches!(self.peek(), Some(b'.' | b'e' | b'E')) {
             return None;
         }
-        Some(n)
+        n
     }
 
     /// `[]` or `[["p","q"],...]`, as its text.
