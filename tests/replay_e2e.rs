@@ -182,3 +182,41 @@ fn compressed_captures_replay_the_same() {
 fn zstd_compress(bytes: &[u8]) -> Vec<u8> {
     zstd::encode_all(bytes, 3).unwrap()
 }
+
+#[test]
+fn a_store_that_cannot_open_fails_the_replay_on_either_path() {
+    let dir = tempfile::tempdir().unwrap();
+    // More records than the decoding thread may run ahead of the engine
+    // thread, so a decoder that were not stopped would block forever.
+    let capture = generate(dir.path(), 7, 40_000, 3, 0.2);
+    // A regular file where the data directory belongs.
+    let not_a_dir = dir.path().join("data");
+    std::fs::write(&not_a_dir, b"not a directory").unwrap();
+    for mode in [None, Some("--single-thread")] {
+        let mut child = bin()
+            .arg("replay")
+            .arg(&capture)
+            .arg("--data-dir")
+            .arg(&not_a_dir)
+            .args(mode)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("replay {mode:?} did not stop after the store failed to open");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        assert!(!status.success(), "{mode:?}: {stderr}");
+        assert!(stderr.contains("cannot open the store"), "{mode:?}: {stderr}");
+    }
+}
