@@ -20,7 +20,7 @@ mod trade;
 
 pub use book::{BookDelta, BookReset, BookSide, BookSnapshot, BookState, BookTop, Level, LevelChange};
 pub use candle::{Candle, Interval, ParseIntervalError};
-pub use decimal::{leading_u64, parse_decimal, parse_price, parse_size, Decimal, NumberError, Price, Qty};
+pub use decimal::{leading_u64, parse_decimal, parse_price, parse_size, push_decimal, Decimal, NumberError, Price, Qty};
 pub use event::MarketEvent;
 pub use instrument::{Exchange, InstrumentKey, ParseExchangeError, Product, Symbol};
 pub use stats::BookStats;

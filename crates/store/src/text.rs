@@ -5,9 +5,9 @@
 //! SQLite (`TEXT`) and PostgreSQL (`jsonb`, `numeric` read as text) keep
 //! the same renderings, so both read and write them through these.
 
-use std::{fmt::Write as _, str::FromStr};
+use std::str::FromStr;
 
-use marketpipe_model::{Decimal, Level};
+use marketpipe_model::{push_decimal, Decimal, Level};
 
 /// A book side as a JSON array of `[price, size]` decimal strings, in the
 /// order given (best first). Decimal renderings are digits, `-` and `.`
@@ -19,8 +19,11 @@ pub fn levels_json(levels: &[Level]) -> String {
         if i > 0 {
             out.push(',');
         }
-        // Writing to a String cannot fail.
-        let _ = write!(out, "[\"{}\",\"{}\"]", level.price, level.size);
+        out.push_str("[\"");
+        push_decimal(&mut out, level.price);
+        out.push_str("\",\"");
+        push_decimal(&mut out, level.size);
+        out.push_str("\"]");
     }
     out.push(']');
     out
@@ -49,8 +52,7 @@ pub fn levels_from_json(text: &str, depth: usize, scratch: &mut String) -> Resul
 pub fn exact_decimal(text: &str, scratch: &mut String) -> Option<Decimal> {
     let value = Decimal::from_str(text).ok()?;
     scratch.clear();
-    // Writing to a String cannot fail.
-    let _ = write!(scratch, "{value}");
+    push_decimal(scratch, value);
     (scratch == text).then_some(value)
 }
 

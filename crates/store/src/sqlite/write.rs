@@ -2,9 +2,7 @@
 //! and values bound one by one from a reused text buffer, so writing a
 //! candle allocates nothing.
 
-use std::fmt::Write as _;
-
-use marketpipe_model::{BookStats, BookTop, Candle, Decimal, Product, Ticker, TradeId};
+use marketpipe_model::{push_decimal, BookStats, BookTop, Candle, Decimal, Product, Ticker, TradeId};
 use rusqlite::{CachedStatement, Connection, Transaction, TransactionBehavior};
 
 use super::{backend, u64_to_sql};
@@ -242,8 +240,7 @@ impl<'a, 's, 'c> Binder<'a, 's, 'c> {
     /// the reused buffer (SQLite copies bound text).
     fn dec(&mut self, v: Decimal) -> rusqlite::Result<()> {
         self.text.clear();
-        // Writing to a String cannot fail.
-        let _ = write!(self.text, "{v}");
+        push_decimal(self.text, v);
         self.stmt.raw_bind_parameter(self.next, self.text.as_str())?;
         self.next += 1;
         Ok(())
