@@ -284,7 +284,7 @@ fn checkpoint_state() -> Engine {
         let mut ticker = Ticker::empty(k, Timestamp(BASE_NS));
         ticker.last_price = Some(Decimal::new(6_000_000, 2));
         ticker.volume_24h = Some(Decimal::new(123_456_789_012, 8));
-        e.apply(MarketEvent::Ticker(ticker));
+        e.apply(MarketEvent::Ticker(Box::new(ticker)));
     }
     e.advance_clock(Timestamp(BASE_NS + hours as i64 * 3600 * 1_000_000_000));
     e.drain(&mut EngineOutput::default());

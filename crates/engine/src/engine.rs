@@ -168,8 +168,8 @@ impl Engine {
             MarketEvent::Ticker(ticker) => {
                 self.counters.tickers += 1;
                 if let Some(p) = self.products.get_mut(idx) {
-                    if p.ticker.as_ref() != Some(&ticker) {
-                        p.ticker = Some(ticker);
+                    if p.ticker.as_ref() != Some(&*ticker) {
+                        p.ticker = Some(*ticker);
                         p.ticker_dirty = true;
                     }
                 }

@@ -175,7 +175,7 @@ fn ops(max: usize) -> impl Strategy<Value = Vec<Op>> {
                             z.set_sign_negative(true);
                             t.volume_24h = Some(z);
                         }
-                        Op::Event(Box::new(MarketEvent::Ticker(t)))
+                        Op::Event(Box::new(MarketEvent::Ticker(Box::new(t))))
                     }
                     Raw::Product { product, variant } => {
                         let (exchange, base, quote) = PRODUCTS[product];
@@ -323,7 +323,7 @@ fn sample_engine(config: &EngineConfig) -> Engine {
     let mut ticker = Ticker::empty(eth.clone(), Timestamp(T0));
     ticker.last_price = Some(d("3000.5"));
     ticker.volume_24h = Some(d("1234.00000001"));
-    e.apply(MarketEvent::Ticker(ticker));
+    e.apply(MarketEvent::Ticker(Box::new(ticker)));
     e.advance_clock(Timestamp(T0 + 65 * S));
     drain(&mut e);
     e.mark_stale(&eth);

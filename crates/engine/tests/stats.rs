@@ -113,15 +113,15 @@ fn tickers_and_products_are_emitted_when_they_change() {
     let mut ticker = Ticker::empty(k.clone(), Timestamp(T0));
     ticker.last_price = Some(d("100"));
     e.apply(MarketEvent::Product(product.clone()));
-    e.apply(MarketEvent::Ticker(ticker.clone()));
+    e.apply(MarketEvent::Ticker(Box::new(ticker.clone())));
     let out = drain(&mut e);
     assert_eq!((out.products, out.tickers), (vec![product.clone()], vec![ticker.clone()]));
     // Identical again: nothing to emit.
     e.apply(MarketEvent::Product(product));
-    e.apply(MarketEvent::Ticker(ticker.clone()));
+    e.apply(MarketEvent::Ticker(Box::new(ticker.clone())));
     assert!(drain(&mut e).is_empty());
     ticker.last_price = Some(d("101"));
-    e.apply(MarketEvent::Ticker(ticker.clone()));
+    e.apply(MarketEvent::Ticker(Box::new(ticker.clone())));
     assert_eq!(drain(&mut e).tickers, vec![ticker]);
     assert_eq!((e.counters().products, e.counters().tickers), (2, 3));
 }

@@ -19,8 +19,11 @@ pub enum MarketEvent {
     BookDelta(BookDelta),
     /// The book lost its sequence and waits for a new snapshot.
     BookReset(BookReset),
-    /// An exchange ticker.
-    Ticker(Ticker),
+    /// An exchange ticker. Boxed: with ten optional decimals it is twice
+    /// the size of any other event, and every event is moved a few times
+    /// on its way to the engine (decoder, batch, engine thread), each move
+    /// a `memcpy` of the largest variant's size.
+    Ticker(Box<Ticker>),
 }
 
 impl MarketEvent {

@@ -199,14 +199,14 @@ impl<'r> Sink<'r> {
     pub(crate) fn book_ticker(&mut self, m: &BookTickerMsg<'_>, stream: Option<Stream<'_>>) -> Result<(), DecodeError> {
         let idx = self.symbol(m.symbol()?, stream)?;
         let body = m.validate()?;
-        self.out.push(MarketEvent::Ticker(body.into_ticker(self.registry.key(idx).clone(), self.recv)));
+        self.out.push(MarketEvent::Ticker(Box::new(body.into_ticker(self.registry.key(idx).clone(), self.recv))));
         Ok(())
     }
 
     fn mini_ticker(&mut self, m: &MiniTickerMsg<'_>, stream: Option<Stream<'_>>) -> Result<(), DecodeError> {
         let idx = self.symbol(m.symbol()?, stream)?;
         let body = m.validate()?;
-        self.out.push(MarketEvent::Ticker(body.into_ticker(self.registry.key(idx).clone(), self.recv)));
+        self.out.push(MarketEvent::Ticker(Box::new(body.into_ticker(self.registry.key(idx).clone(), self.recv))));
         Ok(())
     }
 
@@ -216,7 +216,7 @@ impl<'r> Sink<'r> {
         let symbol = m.symbol()?;
         let body = m.validate()?;
         match self.registry.lookup(symbol) {
-            Some(idx) => self.out.push(MarketEvent::Ticker(body.into_ticker(self.registry.key(idx).clone(), self.recv))),
+            Some(idx) => self.out.push(MarketEvent::Ticker(Box::new(body.into_ticker(self.registry.key(idx).clone(), self.recv)))),
             None => self.skipped += 1,
         }
         Ok(())

@@ -98,7 +98,7 @@ impl CoinbaseDecoder {
                 Ok(Decoded::Market { msg: "last_match" })
             }
             WsMessage::Ticker(t) => {
-                self.emit(t.product_id()?, || t.validate(), |b, key| MarketEvent::Ticker(b.into_ticker(key, recv)), out)?;
+                self.emit(t.product_id()?, || t.validate(), |b, key| MarketEvent::Ticker(Box::new(b.into_ticker(key, recv))), out)?;
                 Ok(Decoded::Market { msg: "ticker" })
             }
             WsMessage::Snapshot(s) => {

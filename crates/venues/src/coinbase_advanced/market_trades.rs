@@ -146,7 +146,7 @@ pub(crate) fn market_trades(
         ticker.last_size = last.map(|(_, _, s)| s);
         ticker.best_bid = best_bid;
         ticker.best_ask = best_ask;
-        out.push(MarketEvent::Ticker(ticker));
+        out.push(MarketEvent::Ticker(Box::new(ticker)));
     }
     Ok(())
 }

@@ -301,7 +301,7 @@ impl KucoinDecoder {
     ) -> Result<Decoded, DecodeError> {
         let body = t.validate()?;
         let key = self.key_for(native, field, out)?;
-        out.push(MarketEvent::Ticker(body.into_ticker(key, recv)));
+        out.push(MarketEvent::Ticker(Box::new(body.into_ticker(key, recv))));
         Ok(Decoded::Market { msg: "ticker" })
     }
 
