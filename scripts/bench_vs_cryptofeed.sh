@@ -23,6 +23,9 @@ DIR=$(mktemp -d)
 trap 'rm -rf "$DIR"' EXIT
 python3 ../shared/bench/gen_capture.py --exchange binance --frames "$FRAMES" --symbols "$SYMBOLS" \
   --out "$DIR/bn.jsonl" --cryptofeed "$DIR/cf/" >/dev/null
+# Both sides' inputs were just written: flush them to disk now, so that
+# the kernel's writeback of some 250 MB does not run during the timed runs.
+sync
 cat >"$DIR/cf_play.py" <<'PY'
 import glob, sys, time
 from cryptofeed.raw_data_collection import playback
