@@ -5,13 +5,18 @@
 # first use (needs PyPI), generates the frames once, runs each side RUNS
 # times (default 5), alternating, and reports the best run of each: on a
 # shared VM a run's speed varies by tens of percent from minute to minute.
+# Each timed run follows WARMUP untimed runs of the same side (default 1,
+# as hyperfine's --warmup): on the 2-core VM this was written on, a
+# process started after a few seconds of other work ran up to 2x slower
+# than the same run repeated at once. WARMUP=0 times cold runs.
 #
-#   scripts/bench_vs_cryptofeed.sh [FRAMES] [SYMBOLS] [RUNS]     (defaults: 400000 20 5)
+#   [WARMUP=n] scripts/bench_vs_cryptofeed.sh [FRAMES] [SYMBOLS] [RUNS]     (defaults: 400000 20 5)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FRAMES=${1:-400000}
 SYMBOLS=${2:-20}
 RUNS=${3:-5}
+WARMUP=${WARMUP:-1}
 VENV=${CRYPTOFEED_VENV:-$HOME/.cache/marketpipe/cryptofeed-venv}
 if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import cryptofeed" 2>/dev/null; then
   python3 -m venv "$VENV"
@@ -37,9 +42,13 @@ print(f"{stats['messages_processed']} {elapsed:.4f}")
 PY
 best_cf=""; best_mp=""
 for run in $(seq "$RUNS"); do
-  read -r cf_msgs cf_s < <(cd "$DIR" && "$VENV/bin/python" cf_play.py cf)
-  rm -rf "$DIR/data"
-  MARKETPIPE_LOG=warn "$BIN" replay "$DIR/bn.jsonl" --data-dir "$DIR/data" --no-progress --summary-json "$DIR/summary.json" >/dev/null
+  for _ in $(seq 0 "$WARMUP"); do
+    read -r cf_msgs cf_s < <(cd "$DIR" && "$VENV/bin/python" cf_play.py cf)
+  done
+  for _ in $(seq 0 "$WARMUP"); do
+    rm -rf "$DIR/data"
+    MARKETPIPE_LOG=warn "$BIN" replay "$DIR/bn.jsonl" --data-dir "$DIR/data" --no-progress --summary-json "$DIR/summary.json" >/dev/null
+  done
   read -r mp_records mp_s < <(python3 -c "import json,sys; s=json.load(open(sys.argv[1])); print(s['records'], s['elapsed_s'])" "$DIR/summary.json")
   echo "run $run: cryptofeed $cf_msgs messages in ${cf_s}s; marketpipe $mp_records records in ${mp_s}s"
   best_cf=$(python3 -c "print(min(float(x) for x in '$best_cf $cf_s'.split()))")
