@@ -329,9 +329,9 @@ mod tests {
 
     #[test]
     fn leading_digits_of_every_length_before_every_kind_of_byte() {
-        // Every run length from 0 to 24 (across the 8-byte chunks and the
-        // byte tail), followed by every possible byte, then more digits
-        // that must not be read, at every total length.
+        // Every run length from 0 to 24 (either side of the 19 digits read
+        // without overflow checks), followed by every possible byte, then
+        // more digits that must not be read, cut at every length.
         for len in 0..=24 {
             for stop in 0..=255u8 {
                 let mut text: Vec<u8> = (0..len).map(|i| b"9876543210"[i % 10]).collect();
