@@ -25,6 +25,9 @@ use crate::{
     config::FileConfig,
 };
 
+/// mimalloc: book deltas are allocated on the decoding thread and freed on
+/// the engine thread, which glibc's malloc serializes on an arena lock.
+/// Built without transparent huge pages (see Cargo.toml).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
