@@ -6,9 +6,10 @@
 # times (default 5), alternating, and reports the best run of each: on a
 # shared VM a run's speed varies by tens of percent from minute to minute.
 # Each timed run follows WARMUP untimed runs of the same side (default 1,
-# as hyperfine's --warmup): on the 2-core VM this was written on, a
-# process started after a few seconds of other work ran up to 2x slower
-# than the same run repeated at once. WARMUP=0 times cold runs.
+# as hyperfine's --warmup), so that both sides meet the same warm OS
+# caches; WARMUP=0 times cold runs. (A replay once ran up to 2x slower
+# cold, zeroing transparent huge pages; mimalloc is now built without
+# them, and cold and warm runs are within about 10%.)
 #
 #   [WARMUP=n] scripts/bench_vs_cryptofeed.sh [FRAMES] [SYMBOLS] [RUNS]     (defaults: 400000 20 5)
 set -euo pipefail
