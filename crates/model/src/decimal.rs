@@ -222,38 +222,35 @@ pub fn push_decimal(out: &mut String, d: Decimal) {
     let mantissa = d.mantissa().unsigned_abs();
     // Below 2^96, so the upper half is below 10^10. Most mantissas fit a
     // u64, where the split needs no 128-bit division.
-    let (mut upper, mut lower) = match u64::try_from(mantissa) {
+    let (upper, lower) = match u64::try_from(mantissa) {
         Ok(m) => (m / HALF as u64, m % HALF as u64),
         Err(_) => ((mantissa / HALF) as u64, (mantissa % HALF) as u64),
     };
     let scale = d.scale() as usize;
-    // 29 digits of a 96-bit mantissa at most, padded with zeros to the
-    // scale (at most 28).
-    let mut digits = [b'0'; 29];
-    let mut start = digits.len();
-    while lower > 0 {
-        start -= 1;
-        digits[start] = b'0' + (lower % 10) as u8;
-        lower /= 10;
-    }
+    // 29 digits of a 96-bit mantissa at most, behind leading zeros enough
+    // for any scale (at most 28) and a `0` before the dot.
+    let mut digits = [b'0'; 30];
+    let end = digits.len();
+    // Writes `n`'s digits to end at `at`; where they start.
+    let mut put = |mut n: u64, mut at: usize| {
+        while n > 0 {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+        at
+    };
+    let mut start = put(lower, end);
     if upper > 0 {
         // The lower half's leading zeros are digits now.
-        start = digits.len() - 19;
-        while upper > 0 {
-            start -= 1;
-            digits[start] = b'0' + (upper % 10) as u8;
-            upper /= 10;
-        }
+        start = put(upper, end - 19);
     }
-    // At least the scale's digits, and at least one.
-    let start = start.min(digits.len() - scale).min(digits.len() - 1);
+    // At least the scale's digits and one before the dot.
+    let start = start.min(end - scale - 1);
     let text = std::str::from_utf8(&digits[start..]).expect("ASCII digits");
     let (whole, fraction) = text.split_at(text.len() - scale);
     if d.is_sign_negative() {
         out.push('-');
-    }
-    if whole.is_empty() {
-        out.push('0');
     }
     out.push_str(whole);
     if !fraction.is_empty() {
