@@ -203,16 +203,9 @@ fn a_store_that_cannot_open_fails_the_replay_on_either_path() {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-        let status = loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                break status;
-            }
-            if std::time::Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("replay {mode:?} did not stop after the store failed to open");
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
+        let Some(status) = exit_within(&mut child, std::time::Duration::from_secs(60)) else {
+            let _ = child.kill();
+            panic!("replay {mode:?} did not stop after the store failed to open");
         };
         let mut stderr = String::new();
         std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();

@@ -185,14 +185,23 @@ impl Proc {
     pub fn signal(&mut self, signal: &str) -> (ExitStatus, Duration) {
         let started = Instant::now();
         run(std::process::Command::new("kill").args([signal, &self.child.id().to_string()]));
-        let deadline = started + Duration::from_secs(20);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return (status, started.elapsed());
-            }
-            assert!(Instant::now() < deadline, "process ignored SIGINT");
-            std::thread::sleep(Duration::from_millis(10));
+        let status = exit_within(&mut self.child, Duration::from_secs(20)).unwrap_or_else(|| panic!("process ignored {signal}"));
+        (status, started.elapsed())
+    }
+}
+
+/// The child's exit status once it exits, or `None` if it is still running
+/// after `within`.
+pub fn exit_within(child: &mut Child, within: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return Some(status);
         }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
