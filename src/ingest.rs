@@ -224,7 +224,10 @@ impl IngestCounters {
 /// engine: one code path for both, so a replay of the archive reproduces
 /// what the live run computed.
 pub struct Ingest {
-    decoders: FxHashMap<Exchange, Box<dyn VenueDecoder>>,
+    /// Each exchange's decoder, made on its first record, by
+    /// `Exchange as usize`: the exchanges are a closed set, and indexing
+    /// costs less than the two hash lookups per record a map took.
+    decoders: [Option<Box<dyn VenueDecoder>>; Exchange::ALL.len()],
     events: Vec<MarketEvent>,
     counters: IngestCounters,
     /// Products whose book snapshot arrived on each open connection: when
@@ -243,7 +246,7 @@ impl Ingest {
     /// A fresh ingest with no decoder state.
     pub fn new() -> Self {
         Ingest {
-            decoders: FxHashMap::default(),
+            decoders: Default::default(),
             events: Vec::with_capacity(64),
             counters: IngestCounters::default(),
             books_by_conn: FxHashMap::default(),
@@ -258,14 +261,14 @@ impl Ingest {
     /// Appends the native ids of `exchange`'s products whose books wait for
     /// a REST snapshot (see [`VenueDecoder::awaiting_snapshot`]).
     pub fn awaiting_snapshot(&self, exchange: Exchange, out: &mut Vec<String>) {
-        if let Some(decoder) = self.decoders.get(&exchange) {
+        if let Some(decoder) = &self.decoders[exchange as usize] {
             decoder.awaiting_snapshot(out);
         }
     }
 
     /// The native id of `key`'s product, as its exchange's requests name it.
     pub fn native_id(&self, key: &InstrumentKey) -> Option<String> {
-        self.decoders.get(&key.exchange)?.native_id(key)
+        self.decoders[key.exchange as usize].as_ref()?.native_id(key)
     }
 
     /// Handles one line of a capture, reading its envelope here (replay
@@ -326,7 +329,7 @@ impl Ingest {
             RecordKind::Rest => record.url.is_some(),
             RecordKind::Open | RecordKind::Close | RecordKind::WsOut => false,
         };
-        if !decodable || !self.decoders.contains_key(&exchange) {
+        if !decodable || self.decoders[exchange as usize].is_none() {
             return false;
         }
         // Decoders accept only text that is exactly one JSON value and
@@ -441,15 +444,13 @@ impl Ingest {
         payload: &str,
         recv: Timestamp,
     ) -> Option<Result<Decoded, DecodeError>> {
-        let decoder = match self.decoders.entry(exchange) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(v) => match decoder_for(exchange) {
-                Some(d) => v.insert(d),
-                None => {
-                    self.counters.skip(Some(exchange), "unsupported_exchange");
-                    return None;
-                }
-            },
+        let slot = &mut self.decoders[exchange as usize];
+        if slot.is_none() {
+            *slot = decoder_for(exchange);
+        }
+        let Some(decoder) = slot else {
+            self.counters.skip(Some(exchange), "unsupported_exchange");
+            return None;
         };
         Some(match (kind, url) {
             (RecordKind::Rest, Some(url)) => decoder.decode_rest(url, payload, recv, &mut self.events),
