@@ -30,7 +30,6 @@ mod enabled {
 
     use anyhow::Context;
     use marketpipe_archive_s3::{S3Archive, S3Url, UploaderConfig};
-    use marketpipe_capture::CaptureReader;
 
     use super::*;
 
@@ -112,13 +111,13 @@ mod enabled {
                 let (archive, runtime) = (archive.clone(), runtime.clone());
                 let name = parsed.with_key(&segment.key);
                 let key = segment.key;
-                Capture::remote(name.clone(), segment.size, move || {
+                Capture::remote(name.clone(), segment.size, move |open| {
                     let file = runtime.block_on(archive.download_temp(&key)).with_context(|| format!("cannot download {name}"))?;
-                    // The reader keeps the file open; dropping the handle
+                    // The readers keep the file open; dropping the handle
                     // unlinks it, so nothing is left behind.
-                    let reader = CaptureReader::open(file.path()).with_context(|| format!("cannot read {name}"))?;
+                    let readers = open(file.path()).with_context(|| format!("cannot read {name}"))?;
                     drop(file);
-                    Ok(reader)
+                    Ok(readers)
                 })
             })
             .collect())

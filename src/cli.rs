@@ -107,9 +107,12 @@ pub struct ReplayArgs {
     /// Never draw a progress bar (it is drawn only when stderr is a terminal anyway).
     #[arg(long)]
     pub no_progress: bool,
-    /// Decode and aggregate on one thread (by default, with two or more
-    /// cores available, decoding runs beside the engine; the result is
-    /// identical either way).
+    /// Split the replay by product into this many threads (1 to 8; by
+    /// default one per available core). The tables are identical whatever
+    /// the number.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=8), conflicts_with = "single_thread")]
+    pub threads: Option<u64>,
+    /// The same as `--threads 1`.
     #[arg(long)]
     pub single_thread: bool,
     /// Also write the summary as JSON to this file.

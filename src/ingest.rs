@@ -5,7 +5,7 @@
 //! is skipped with its reason counted and a short sample logged at debug;
 //! nothing here can stop the stream.
 
-use std::{collections::BTreeMap, fmt};
+use std::{collections::BTreeMap, fmt, sync::Arc};
 
 #[cfg(test)]
 use marketpipe_capture::parse_record_unchecked;
@@ -13,11 +13,13 @@ use marketpipe_capture::{parse_record, CaptureRecord, Line, RecordKind};
 use marketpipe_engine::Engine;
 use marketpipe_live::{LiveBody, LiveRecord};
 use marketpipe_model::{Exchange, InstrumentKey, MarketEvent, Timestamp};
-use marketpipe_venues::{decoder_for, DecodeError, Decoded, VenueDecoder};
+use marketpipe_venues::{decoder_for, product_hash, DecodeError, Decoded, VenueDecoder};
 use rustc_hash::{FxHashMap, FxHashSet};
 
-/// Where ingest sends what it decoded: the engine itself, or a batch that
-/// another thread applies to the engine in the same order (see `replay`).
+use crate::parts::PartAssignment;
+
+/// Where ingest sends what it decoded: the engine itself, or the bus
+/// output's record of the calls (see `live::bus_output`).
 pub trait EngineSink {
     /// Moves the engine's clock (each record's receive time).
     fn advance_clock(&mut self, now: Timestamp);
@@ -46,62 +48,6 @@ impl EngineSink for Engine {
 
     fn mark_stale(&mut self, key: &InstrumentKey) {
         Engine::mark_stale(self, key);
-    }
-}
-
-/// One call on an [`EngineSink`], recorded for another thread.
-///
-/// Nearly every op is an `Apply`, so its size is the enum's anyway; boxing
-/// the event would add an allocation per event to save nothing.
-#[derive(Debug)]
-#[allow(clippy::large_enum_variant)]
-pub enum EngineOp {
-    /// [`EngineSink::advance_clock`].
-    AdvanceClock(Timestamp),
-    /// [`EngineSink::apply`].
-    Apply(MarketEvent),
-    /// [`EngineSink::mark_resyncing`].
-    MarkResyncing(InstrumentKey),
-    /// [`EngineSink::mark_stale`].
-    MarkStale(InstrumentKey),
-}
-
-impl EngineOp {
-    /// Performs the call on `engine`.
-    #[inline]
-    pub fn replay_on(self, engine: &mut Engine) {
-        match self {
-            EngineOp::AdvanceClock(now) => engine.advance_clock(now),
-            EngineOp::Apply(event) => engine.apply(event),
-            EngineOp::MarkResyncing(key) => engine.mark_resyncing(&key),
-            EngineOp::MarkStale(key) => engine.mark_stale(&key),
-        }
-    }
-}
-
-impl EngineSink for Vec<EngineOp> {
-    #[inline]
-    fn advance_clock(&mut self, now: Timestamp) {
-        // Consecutive clock moves collapse into the last one: nothing reads
-        // the engine between them, and windows close the same at the later
-        // time as in two steps (the clock only moves forward).
-        match self.last_mut() {
-            Some(EngineOp::AdvanceClock(t)) => *t = now,
-            _ => self.push(EngineOp::AdvanceClock(now)),
-        }
-    }
-
-    #[inline]
-    fn apply(&mut self, event: MarketEvent) {
-        self.push(EngineOp::Apply(event));
-    }
-
-    fn mark_resyncing(&mut self, key: &InstrumentKey) {
-        self.push(EngineOp::MarkResyncing(key.clone()));
-    }
-
-    fn mark_stale(&mut self, key: &InstrumentKey) {
-        self.push(EngineOp::MarkStale(key.clone()));
     }
 }
 
@@ -169,6 +115,16 @@ impl<K: TallyKey> Tally<K> {
         self.sorted().into_iter()
     }
 
+    /// Adds every count of `other` to this one.
+    pub fn add_all(&mut self, other: &Tally<K>) {
+        for &(key, n) in &other.entries {
+            match self.entries.iter_mut().find(|(k, _)| k.same(key)) {
+                Some((_, total)) => *total += n,
+                None => self.entries.push((key, n)),
+            }
+        }
+    }
+
     /// The sum of all counts.
     pub fn total(&self) -> u64 {
         self.entries.iter().map(|(_, n)| n).sum()
@@ -201,6 +157,16 @@ pub struct IngestCounters {
 }
 
 impl IngestCounters {
+    /// Adds `other`'s counts to these (the parts of a split replay).
+    pub fn add(&mut self, other: &IngestCounters) {
+        let IngestCounters { records, by_kind, messages, events, skipped } = other;
+        self.records += records;
+        self.by_kind.add_all(by_kind);
+        self.messages.add_all(messages);
+        self.events.add_all(events);
+        self.skipped.add_all(skipped);
+    }
+
     fn skip(&mut self, exchange: Option<Exchange>, reason: &'static str) {
         self.skipped.add((exchange, reason));
     }
@@ -234,6 +200,22 @@ pub struct Ingest {
     /// the connection closes, their books miss updates until a new snapshot
     /// arrives on the next one, so they are marked resyncing.
     books_by_conn: FxHashMap<(Exchange, u64), FxHashSet<InstrumentKey>>,
+    /// The products this ingest keeps, in a replay split by product.
+    part: Option<Part>,
+    /// Whether the line being handled is shared by every part.
+    shared_line: bool,
+    /// Whether each product seen so far is this part's.
+    mine: FxHashMap<InstrumentKey, bool>,
+}
+
+/// One of the parts a replay is split into by product: the products the
+/// shared assignment gives to `index`.
+#[derive(Debug, Clone)]
+pub struct Part {
+    /// This part.
+    pub index: u32,
+    /// Every product's part.
+    pub assignment: Arc<PartAssignment>,
 }
 
 impl Default for Ingest {
@@ -250,7 +232,49 @@ impl Ingest {
             events: Vec::with_capacity(64),
             counters: IngestCounters::default(),
             books_by_conn: FxHashMap::default(),
+            part: None,
+            shared_line: false,
+            mine: FxHashMap::default(),
         }
+    }
+
+    /// An ingest for one part of a replay split by product: it is given
+    /// its own lines (those of its products) and the shared ones, applies
+    /// only its own products' events, and counts a shared line only in
+    /// part 0, so that the parts' counters add up to one ingest's.
+    pub fn for_part(part: Part) -> Self {
+        Ingest { part: Some(part), ..Self::new() }
+    }
+
+    /// Handles a line that every part of a split replay reads (see
+    /// [`Ingest::for_part`]); the same as [`Ingest::line_with_record`]
+    /// otherwise.
+    pub fn shared_line_with_record<E: EngineSink>(&mut self, line: Line<'_>, record: Option<CaptureRecord<'_>>, engine: &mut E) {
+        self.shared_line = true;
+        // Parts other than 0 leave the counting to part 0. Shared lines are
+        // few (product lists, connection events, all-market frames), so
+        // keeping a copy of the counters costs nothing that shows.
+        let saved = (self.part.as_ref().is_some_and(|p| p.index != 0)).then(|| self.counters.clone());
+        self.line_with_record(line, record, engine);
+        if let Some(saved) = saved {
+            self.counters = saved;
+        }
+        self.shared_line = false;
+    }
+
+    /// Whether `key`'s events are this ingest's to apply.
+    fn is_mine(&mut self, key: &InstrumentKey) -> bool {
+        let Some(part) = &self.part else { return true };
+        if let Some(&mine) = self.mine.get(key) {
+            return mine;
+        }
+        // Routing reads native ids off the wire, so the product's native
+        // id (its normalized symbol where the decoder has no other) decides.
+        let native = self.native_id(key);
+        let hash = product_hash(native.as_deref().unwrap_or(key.symbol.as_str()));
+        let mine = part.assignment.part_of(hash) == part.index;
+        self.mine.insert(key.clone(), mine);
+        mine
     }
 
     /// What has been counted so far.
@@ -299,6 +323,7 @@ impl Ingest {
         // parses the payload once (in the decoder) instead of twice. Any
         // doubt sends the line through the strict path below, so the
         // outcome and its counted reason never depend on which path ran.
+        let envelope_recv = record.as_ref().map(|r| r.recv);
         if let Some(record) = record {
             if self.unchecked_record(&record, engine) {
                 return;
@@ -307,6 +332,12 @@ impl Ingest {
         match parse_record(bytes) {
             Ok(record) => self.record(&record, engine),
             Err(e) => {
+                // A line whose envelope reads has a receive time even if the
+                // rest of it does not: the clock moves by it, as it does in
+                // the other parts of a split replay, which read only that.
+                if let Some(recv) = envelope_recv {
+                    engine.advance_clock(recv);
+                }
                 tracing::debug!(reason = e.reason(), error = %e, sample = %Sample(bytes), "skipped capture line");
                 self.counters.skip(None, e.reason());
             }
@@ -471,14 +502,26 @@ impl Ingest {
         conn: Option<u64>,
         observe: &mut F,
     ) {
-        for event in self.events.drain(..) {
+        let mut events = std::mem::take(&mut self.events);
+        for event in events.drain(..) {
             self.counters.events.add(event.kind());
+            if !self.is_mine(event.instrument()) {
+                // Another part applies it, from its own copy of a shared
+                // line. On a line routed here it has no other taker: the
+                // frame named one product and carried another's events.
+                if !self.shared_line {
+                    tracing::debug!(%exchange, instrument = %event.instrument(), "event of a product outside its frame's route; skipped");
+                    self.counters.skip(Some(exchange), "misrouted_event");
+                }
+                continue;
+            }
             if let (MarketEvent::BookSnapshot(snapshot), Some(conn)) = (&event, conn) {
                 self.books_by_conn.entry((exchange, conn)).or_default().insert(snapshot.instrument.clone());
             }
             observe(&event);
             engine.apply(event);
         }
+        self.events = events;
     }
 
     fn decoded(&mut self, exchange: Exchange, decoded: &Decoded) {
@@ -579,6 +622,45 @@ mod tests {
         pairs.add((Some(Exchange::Kucoin), "bad_number"));
         assert_eq!(pairs.get((Some(Exchange::Binance), "bad_number")), Some(2));
         assert_eq!(pairs.iter().count(), 2);
+    }
+
+    /// A part applies only its products' events: of a shared line, the
+    /// others' silently (their part applies them) and counted only by part
+    /// 0; of a line routed to it, another part's product is a frame that
+    /// contradicts its route, skipped and counted.
+    #[test]
+    fn a_part_applies_only_its_products_and_counts_shared_lines_once() {
+        let assignment = crate::parts::PartAssignment::new(2);
+        // BTC-USD is dealt out first, to part 0; ETH-USD to part 1.
+        assert_eq!(assignment.part_of(product_hash("BTC-USD")), 0);
+        assert_eq!(assignment.part_of(product_hash("ETH-USD")), 1);
+        let matched = |product: &str| {
+            format!(
+                r#"{{"recv_ns":2,"exchange":"coinbase","kind":"ws","conn":1,"data":{{"type":"match","trade_id":1,"side":"buy","size":"1","price":"100","product_id":"{product}","time":"2026-01-01T00:00:00Z"}}}}"#
+            )
+        };
+        let (btc, eth) = (matched("BTC-USD"), matched("ETH-USD"));
+        let mut totals = IngestCounters::default();
+        let mut trades = 0;
+        for index in 0..2 {
+            let mut ingest = Ingest::for_part(Part { index, assignment: assignment.clone() });
+            let mut engine = Engine::new(EngineConfig::default()).unwrap();
+            for line in [PRODUCTS, &btc, &eth] {
+                let bytes = line.as_bytes();
+                ingest.shared_line_with_record(Line::Data(bytes), parse_record_unchecked(bytes), &mut engine);
+            }
+            // ETH's frame routed to part 0 by mistake: not applied there.
+            if index == 0 {
+                ingest.line(Line::Data(eth.as_bytes()), &mut engine);
+            }
+            assert_eq!(engine.counters().trades, 1, "part {index}");
+            totals.add(ingest.counters());
+            trades += engine.counters().trades;
+        }
+        assert_eq!(trades, 2);
+        assert_eq!(totals.records, 4, "{totals:?}");
+        assert_eq!(totals.messages.get((Exchange::Coinbase, "match")), Some(3), "{totals:?}");
+        assert_eq!(totals.skipped.get((Some(Exchange::Coinbase), "misrouted_event")), Some(1), "{totals:?}");
     }
 
     fn book_state_after(ingest: &mut Ingest, engine: &mut Engine, record: &LiveRecord) -> Option<marketpipe_model::BookState> {

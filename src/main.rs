@@ -10,6 +10,7 @@ mod commands;
 mod config;
 mod ingest;
 mod live;
+mod parts;
 #[cfg(feature = "kafka")]
 mod process;
 mod replay;

@@ -1,41 +1,53 @@
 //! `marketpipe replay`: captures through the pipeline into the store.
 //!
-//! Two stages in sequence: reading and decoding on one thread, the engine
-//! and the store on another, joined by a bounded channel of op batches in
-//! capture order. Decoding was about half of replay time and the engine
-//! plus store the other half, so on two cores they overlap; the order of
-//! events is the capture's either way, so two replays of the same capture
-//! leave identical tables, and so does `--single-thread` (one thread doing
-//! both, the same code path the live pipeline uses).
+//! A replay is split by product between threads (one per core by default):
+//! each part has its own decoders and engine and handles its own products'
+//! records, while one reading thread reads and cuts the capture once for
+//! all of them and tags each line with its part (see
+//! `CaptureReader::open_split`). A record that names no one product
+//! (product lists, connection events, all-market frames) goes to every
+//! part, each keeping only its own products' events; a part still moves
+//! its clock by the others' records, so each product sees exactly the
+//! events and clock it would see alone. Every table row belongs to one
+//! product, so the parts write disjoint rows: the tables are those of
+//! `--threads 1`, which does everything on one thread, whatever the
+//! interleaving. Before this, decoding ran on one thread beside the
+//! engine on another; that moved every event between cores, and the
+//! split replay is a third faster on two cores.
 
 use std::{
     io::IsTerminal,
     path::{Path, PathBuf},
-    sync::mpsc,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+    },
     time::{Duration, Instant},
 };
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
-use marketpipe_capture::CaptureReader;
+use marketpipe_capture::{CaptureReader, PartLine, Router};
 use marketpipe_engine::{Engine, EngineConfig, EngineCounters, EngineOutput};
 use marketpipe_store::{sqlite::SqliteStore, WriteBatch};
 
-use crate::ingest::{EngineOp, EngineSink, Ingest, IngestCounters};
+use crate::{
+    ingest::{Ingest, IngestCounters, Part},
+    parts::{PartAssignment, ProductRouter},
+};
 
-/// Records between two drains of the engine into the store. Large enough
-/// that store writes are a rounding error, small enough that a replay's
-/// memory does not grow with the capture (only changed rows are held).
+/// Lines between two drains of a part's engine into the store. Large
+/// enough that store writes are a rounding error, small enough that a
+/// replay's memory does not grow with the capture (only changed rows are
+/// held).
 const DRAIN_EVERY: u64 = 1 << 17;
 
-/// Records per batch handed from the decoding thread to the engine thread:
-/// large enough that the hand-off costs nothing per record, small enough
-/// that both threads stay busy.
-const BATCH_RECORDS: u64 = 2048;
+/// Lines between two looks at whether another part failed.
+const CHECK_EVERY: u64 = 1 << 11;
 
-/// Batches in flight between the threads (bounded: a slow engine holds
-/// the reader back instead of growing memory).
-const BATCHES_IN_FLIGHT: usize = 4;
+/// The most parts a replay is split into: past a few, the one reading
+/// thread is the limit.
+pub const MAX_THREADS: usize = 8;
 
 /// One capture to replay: a local file, or a remote object (an S3 archive
 /// segment) fetched only when its turn comes.
@@ -45,8 +57,11 @@ pub struct Capture {
     fetch: Option<Fetch>,
 }
 
-/// Opens a remote capture (downloads it first).
-type Fetch = Box<dyn Fn() -> Result<CaptureReader> + Send + Sync>;
+/// Opens a local capture file for a number of parts.
+pub type Open<'a> = &'a dyn Fn(&Path) -> std::io::Result<Vec<CaptureReader>>;
+
+/// Downloads a remote capture and opens it with the given function.
+type Fetch = Box<dyn Fn(Open<'_>) -> Result<Vec<CaptureReader>> + Send + Sync>;
 
 impl Capture {
     /// A local capture file.
@@ -55,25 +70,30 @@ impl Capture {
         Capture { name: path, size, fetch: None }
     }
 
-    /// A remote capture named `name` (a URL), `size` bytes, opened by `fetch`.
+    /// A remote capture named `name` (a URL), `size` bytes, fetched by
+    /// `fetch`, which downloads it and opens the download with the
+    /// function it is given.
     // Only S3 makes remote captures.
     #[cfg_attr(not(feature = "s3"), allow(dead_code))]
-    pub fn remote(name: String, size: u64, fetch: impl Fn() -> Result<CaptureReader> + Send + Sync + 'static) -> Capture {
+    pub fn remote(name: String, size: u64, fetch: impl Fn(Open<'_>) -> Result<Vec<CaptureReader>> + Send + Sync + 'static) -> Capture {
         Capture { name: PathBuf::from(name), size, fetch: Some(Box::new(fetch)) }
     }
 
-    fn open(&self) -> Result<CaptureReader> {
+    /// One reader per part, routing by `assignment` (no routing for one part).
+    fn open(&self, parts: usize, assignment: &Arc<PartAssignment>) -> Result<Vec<CaptureReader>> {
+        let open = |path: &Path| match parts {
+            // Nothing to route: every line is the one part's.
+            1 => CaptureReader::open(path).map(|reader| vec![reader]),
+            _ => CaptureReader::open_split(
+                path,
+                (0..parts).map(|_| Box::new(ProductRouter::new(assignment.clone())) as Box<dyn Router>).collect(),
+            ),
+        };
         match &self.fetch {
-            Some(fetch) => fetch(),
-            None => CaptureReader::open(&self.name).with_context(|| format!("cannot open capture {}", self.name.display())),
+            Some(fetch) => fetch(&open),
+            None => open(&self.name).with_context(|| format!("cannot open capture {}", self.name.display())),
         }
     }
-}
-
-/// One hand-off: ops in capture order, and how many records they came from.
-struct Batch {
-    ops: Vec<EngineOp>,
-    records: u64,
 }
 
 /// What a replay did, for the summary.
@@ -89,6 +109,8 @@ pub struct ReplaySummary {
     pub written: WrittenCounts,
     /// Files that ended in a read error (a truncated archive segment), with the error.
     pub read_errors: Vec<(PathBuf, String)>,
+    /// Threads the replay was split into.
+    pub threads: usize,
     /// Wall time.
     pub elapsed: Duration,
 }
@@ -110,151 +132,178 @@ pub struct WrittenCounts {
     pub batches: u64,
 }
 
-/// Replays `files` in order into the store at `data_dir`, on two threads
-/// unless `single_thread`.
-pub fn run(files: &[Capture], data_dir: &Path, config: EngineConfig, progress: bool, single_thread: bool) -> Result<ReplaySummary> {
+/// The store the parts write to, one transaction at a time.
+struct Store {
+    store: SqliteStore,
+    written: WrittenCounts,
+}
+
+/// The store, once open (it opens while the first lines are decoded), and
+/// whether any part failed, so that the others stop.
+struct Shared {
+    store: Mutex<Option<Store>>,
+    failed: AtomicBool,
+}
+
+/// One part of a replay: its products' decoders, engine and pending rows.
+struct Worker {
+    ingest: Ingest,
+    engine: Engine,
+    output: EngineOutput,
+    batch: WriteBatch,
+    since_drain: u64,
+    read_errors: Vec<(PathBuf, String)>,
+}
+
+/// Replays `files` in order into the store at `data_dir`, split by
+/// product into `threads` parts (one thread each).
+pub fn run(files: &[Capture], data_dir: &Path, config: EngineConfig, progress: bool, threads: usize) -> Result<ReplaySummary> {
     let started = Instant::now();
-    let mut engine = Engine::new(config).context("invalid engine settings")?;
-    let open_store = || -> Result<Sink> {
-        let store = SqliteStore::open(data_dir).with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
-        Ok(Sink { store, output: EngineOutput::default(), batch: WriteBatch::default(), written: WrittenCounts::default() })
-    };
+    let parts = threads.clamp(1, MAX_THREADS);
+    let assignment = PartAssignment::new(parts as u32);
+    let mut workers = (0..parts as u32)
+        .map(|index| -> Result<Worker> {
+            let ingest = if parts == 1 { Ingest::new() } else { Ingest::for_part(Part { index, assignment: assignment.clone() }) };
+            Ok(Worker {
+                ingest,
+                engine: Engine::new(config.clone()).context("invalid engine settings")?,
+                output: EngineOutput::default(),
+                batch: WriteBatch::default(),
+                since_drain: 0,
+                read_errors: Vec::new(),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     let total_bytes: u64 = files.iter().map(|f| f.size).sum();
     let bar = progress_bar(progress, total_bytes);
-
-    let (decoded, mut sink) = if single_thread {
-        let mut sink = open_store()?;
-        let mut since_drain = 0u64;
-        let mut drain_error = None;
-        let decoded = decode(files, bar.as_ref(), &mut engine, |engine, records| {
-            since_drain += records;
-            if since_drain >= DRAIN_EVERY && drain_error.is_none() {
-                since_drain = 0;
-                drain_error = sink.drain(engine).err();
-            }
-            drain_error.is_none()
-        })?;
-        if let Some(e) = drain_error {
-            return Err(e);
-        }
-        (decoded, sink)
-    } else {
-        std::thread::scope(|scope| -> Result<(Decoded, Sink)> {
-            let (full_tx, full_rx) = mpsc::sync_channel::<Batch>(BATCHES_IN_FLIGHT);
-            let (empty_tx, empty_rx) = mpsc::channel::<Vec<EngineOp>>();
-            let bar = bar.as_ref();
-            let decoder = scope.spawn(move || {
-                let mut ops = Vec::new();
-                decode(files, bar, &mut ops, |ops, records| {
-                    // A vector the engine thread handed back keeps its
-                    // capacity; a new one starts at the last one's size
-                    // rather than growing (and copying) its way there.
-                    let next = empty_rx.try_recv().unwrap_or_else(|_| Vec::with_capacity(ops.capacity()));
-                    // A send fails only if the engine thread stopped (a store
-                    // error): stop reading, the error is reported from there.
-                    full_tx.send(Batch { ops: std::mem::replace(ops, next), records }).is_ok()
-                })
-            });
+    let shared = Shared { store: Mutex::new(None), failed: AtomicBool::new(false) };
+    let mut done_bytes = 0u64;
+    for file in files {
+        let readers = file.open(parts, &assignment)?;
+        let shared = &shared;
+        let file_len = std::thread::scope(|scope| -> Result<u64> {
+            let (first, rest) = workers.split_first_mut().expect("at least one part");
+            let mut readers = readers.into_iter();
+            let mut first_reader = readers.next().expect("one reader per part");
+            let file_len = first_reader.file_len();
+            let others: Vec<_> = rest
+                .iter_mut()
+                .zip(readers)
+                .map(|(worker, mut reader)| scope.spawn(move || worker.replay(file, &mut reader, shared, None)))
+                .collect();
             // Opening the store (schema checks, a few fsyncs) overlaps the
-            // first batches' decoding. If it fails, returning drops the
-            // receiver, which stops the decoder.
-            let mut sink = open_store()?;
-            let mut since_drain = 0u64;
-            let mut result = Ok(());
-            for mut batch in full_rx.iter() {
-                for op in batch.ops.drain(..) {
-                    op.replay_on(&mut engine);
-                }
-                let _ = empty_tx.send(batch.ops);
-                since_drain += batch.records;
-                if since_drain >= DRAIN_EVERY {
-                    since_drain = 0;
-                    result = sink.drain(&mut engine);
-                    if result.is_err() {
-                        break;
-                    }
-                }
+            // first lines' decoding on the other parts; if it fails, they stop.
+            let ours = open_store(shared, data_dir)
+                .and_then(|()| first.replay(file, &mut first_reader, shared, bar.as_ref().map(|b| (b, done_bytes))));
+            if ours.is_err() {
+                shared.failed.store(true, Ordering::Relaxed);
             }
-            // Dropping the receiver unblocks a decoder waiting to send.
-            drop(full_rx);
-            let decoded = decoder.join().map_err(|_| anyhow::anyhow!("the decoding thread panicked"))??;
-            result.map(|()| (decoded, sink))
-        })?
-    };
+            // The reading thread waits on every reader it feeds: a part that
+            // stopped lets go of its reader so that the others can finish.
+            drop(first_reader);
+            for other in others {
+                other.join().map_err(|_| anyhow::anyhow!("a replay thread panicked"))??;
+            }
+            ours.map(|()| file_len)
+        })?;
+        done_bytes += file_len;
+    }
     // Windows still open at the end are stored as they stand, final: false.
-    sink.drain(&mut engine)?;
+    for worker in &mut workers {
+        worker.drain(&shared)?;
+    }
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
+    let written = shared.store.into_inner().unwrap_or_else(|e| e.into_inner()).map(|s| s.written).unwrap_or_default();
+    let mut ingest = IngestCounters::default();
+    let mut engine = EngineCounters::default();
+    let mut read_errors = Vec::new();
+    for worker in workers {
+        ingest.add(worker.ingest.counters());
+        engine.add(worker.engine.counters());
+        // Every part meets the same read error; one report is enough.
+        if read_errors.is_empty() {
+            read_errors = worker.read_errors;
+        }
+    }
     Ok(ReplaySummary {
         files: files.iter().map(|f| f.name.clone()).collect(),
-        ingest: decoded.counters,
-        engine: engine.counters().clone(),
-        written: sink.written,
-        read_errors: decoded.read_errors,
+        ingest,
+        engine,
+        written,
+        read_errors,
+        threads: parts,
         elapsed: started.elapsed(),
     })
 }
 
-/// What the decoding stage reports.
-struct Decoded {
-    counters: IngestCounters,
-    read_errors: Vec<(PathBuf, String)>,
+/// Opens the store into `shared`, once.
+fn open_store(shared: &Shared, data_dir: &Path) -> Result<()> {
+    let mut slot = shared.store.lock().unwrap_or_else(|e| e.into_inner());
+    if slot.is_none() {
+        let store = SqliteStore::open(data_dir).with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
+        *slot = Some(Store { store, written: WrittenCounts::default() });
+    }
+    Ok(())
 }
 
-/// Reads and decodes every file into `out`, calling `flush(out, records)`
-/// every [`BATCH_RECORDS`] records and at the end; stops early when `flush`
-/// returns `false`.
-fn decode<E: EngineSink>(
-    files: &[Capture],
-    bar: Option<&ProgressBar>,
-    out: &mut E,
-    mut flush: impl FnMut(&mut E, u64) -> bool,
-) -> Result<Decoded> {
-    let mut ingest = Ingest::new();
-    let mut read_errors = Vec::new();
-    let mut done_bytes = 0u64;
-    let mut pending = 0u64;
-    'files: for file in files {
-        let mut reader = file.open()?;
+impl Worker {
+    /// Replays this part's lines of `file`; `bar` (with the bytes of the
+    /// files before this one) on the part that draws progress.
+    fn replay(&mut self, file: &Capture, reader: &mut CaptureReader, shared: &Shared, bar: Option<(&ProgressBar, u64)>) -> Result<()> {
+        let mut lines = 0u64;
         loop {
-            match reader.next_record() {
-                Ok(Some((line, record))) => ingest.line_with_record(line, record, out),
+            match reader.next_part_line() {
+                Ok(Some(PartLine { line, record, shared, clock })) => {
+                    // The other parts' lines since this part's last one
+                    // moved the clock: one move to the latest of them
+                    // closes windows exactly as moving through each did.
+                    if let Some(clock) = clock {
+                        self.engine.advance_clock(clock);
+                    }
+                    if shared {
+                        self.ingest.shared_line_with_record(line, record, &mut self.engine);
+                    } else {
+                        self.ingest.line_with_record(line, record, &mut self.engine);
+                    }
+                }
                 Ok(None) => break,
                 Err(e) => {
                     // A segment cut off by a crash: keep everything before the cut.
                     tracing::warn!(file = %file.name.display(), error = %e, "capture ends in a read error; records before it were replayed");
-                    read_errors.push((file.name.clone(), e.to_string()));
+                    self.read_errors.push((file.name.clone(), e.to_string()));
                     break;
                 }
             }
-            pending += 1;
-            if pending == BATCH_RECORDS {
-                if !flush(out, std::mem::take(&mut pending)) {
-                    break 'files;
+            lines += 1;
+            self.since_drain += 1;
+            if lines.is_multiple_of(CHECK_EVERY) {
+                if shared.failed.load(Ordering::Relaxed) {
+                    return Ok(());
                 }
-                if let Some(bar) = bar.filter(|_| ingest.counters().records % DRAIN_EVERY < BATCH_RECORDS) {
-                    bar.set_position(done_bytes + reader.file_position());
-                    bar.set_message(format!("{} records", ingest.counters().records));
+                if self.since_drain >= DRAIN_EVERY && self.drain(shared).inspect_err(|_| shared.failed.store(true, Ordering::Relaxed))? {
+                    self.since_drain = 0;
+                }
+                if let Some((bar, done)) = bar.filter(|_| lines.is_multiple_of(DRAIN_EVERY)) {
+                    bar.set_position(done + reader.file_position());
+                    bar.set_message(format!("{lines} lines"));
                 }
             }
         }
-        done_bytes += reader.file_len();
+        // The other parts' last lines move the clock too.
+        if let Some(clock) = reader.clock_end() {
+            self.engine.advance_clock(clock);
+        }
+        Ok(())
     }
-    flush(out, pending);
-    Ok(Decoded { counters: ingest.counters().clone(), read_errors })
-}
 
-struct Sink {
-    store: SqliteStore,
-    output: EngineOutput,
-    batch: WriteBatch,
-    written: WrittenCounts,
-}
-
-impl Sink {
-    fn drain(&mut self, engine: &mut Engine) -> Result<()> {
-        engine.drain(&mut self.output);
+    /// Writes what the engine changed to the store; `false` (nothing
+    /// written, nothing lost) while the store is still being opened.
+    fn drain(&mut self, shared: &Shared) -> Result<bool> {
+        let mut slot = shared.store.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(store) = slot.as_mut() else { return Ok(false) };
+        self.engine.drain(&mut self.output);
         let (out, batch) = (&mut self.output, &mut self.batch);
         for request in out.resync_requests.drain(..) {
             // Nothing to resubscribe to in a replay: the capture's next
@@ -268,10 +317,10 @@ impl Sink {
         std::mem::swap(&mut batch.tickers, &mut out.tickers);
         out.clear();
         if batch.is_empty() {
-            return Ok(());
+            return Ok(true);
         }
-        self.store.write_blocking(batch).context("writing to the store failed")?;
-        let w = &mut self.written;
+        store.store.write_blocking(batch).context("writing to the store failed")?;
+        let w = &mut store.written;
         w.candles += batch.candles.len() as u64;
         w.books += batch.books.len() as u64;
         w.stats += batch.stats.len() as u64;
@@ -279,7 +328,7 @@ impl Sink {
         w.tickers += batch.tickers.len() as u64;
         w.batches += 1;
         batch.clear();
-        Ok(())
+        Ok(true)
     }
 }
 
@@ -360,6 +409,7 @@ impl ReplaySummary {
             "files": self.files,
             "records": i.records,
             "elapsed_s": self.elapsed.as_secs_f64(),
+            "threads": self.threads,
             "records_per_s": self.records_per_sec(),
             "records_by_kind": i.by_kind.sorted(),
             "messages": i.messages.sorted().into_iter().map(|((e, m), v)| (format!("{e}/{m}"), v)).collect::<std::collections::BTreeMap<_, _>>(),

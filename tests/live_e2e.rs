@@ -15,7 +15,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use support::{bin, last_word, run, word_after, Proc};
+use support::{bin, dump, last_word, run, word_after, Proc};
 
 /// Candle columns that must match exactly (`final` and `revision` depend on
 /// when the wall clock closed a window, so they are left out).
@@ -294,6 +294,14 @@ fn demo_serves_every_exchange_and_stops_cleanly_on_sigterm() {
     assert_eq!(archive.len(), 4, "one segment per exchange: {archive:?}");
     let summary = run(bin().arg("replay").args(&archive).arg("--data-dir").arg(dir.path().join("replayed")));
     assert!(!summary.contains("read error"), "{summary}");
+    // Every exchange's archive, replayed by one thread and split by
+    // product between three: the same tables.
+    let threads = |n: &str| {
+        let data = dir.path().join(format!("replayed-{n}"));
+        run(bin().arg("replay").args(&archive).arg("--data-dir").arg(&data).args(["--threads", n]));
+        dump(&data)
+    };
+    assert!(threads("1") == threads("3"), "a split replay of the archive gave other tables");
 }
 
 /// Coinbase Advanced Trade polling: every trade of the simulated market

@@ -107,32 +107,6 @@ fn with_garbage(clean: &Path, out: &Path) {
     write!(f, "{}", &text.lines().last().unwrap()[..40]).unwrap();
 }
 
-/// Every table the store holds, as text, in key order.
-fn dump(data: &Path) -> String {
-    let db = rusqlite::Connection::open(data.join("marketpipe.db")).unwrap();
-    let mut out = String::new();
-    let tables: Vec<String> = db
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    assert!(tables.iter().any(|t| t == "candles"), "{tables:?}");
-    for table in tables {
-        let mut stmt = db.prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2, 3, 4")).unwrap();
-        let n = stmt.column_count();
-        let rows =
-            stmt.query_map([], |r| Ok((0..n).map(|i| format!("{:?}", r.get_ref(i).unwrap())).collect::<Vec<_>>().join("|"))).unwrap();
-        out.push_str(&format!("== {table}\n"));
-        for row in rows {
-            out.push_str(&row.unwrap());
-            out.push('\n');
-        }
-    }
-    out
-}
-
 #[test]
 fn garbage_lines_change_nothing_and_replays_are_idempotent() {
     let dir = tempfile::tempdir().unwrap();
@@ -161,10 +135,34 @@ fn garbage_lines_change_nothing_and_replays_are_idempotent() {
     replay(&[&clean], &clean_data);
     assert_eq!(before, dump(&clean_data), "a second replay changed the tables");
 
-    // one thread or two (decoding beside the engine), the tables are the same
+    // one thread or split by product, the tables are the same
     let single = dir.path().join("single");
     run(bin().arg("replay").arg(&dirty).arg("--data-dir").arg(&single).arg("--single-thread"));
     assert_eq!(dump(&dirty_data), dump(&single), "--single-thread gave other tables");
+}
+
+/// A replay split by product between threads leaves the tables and counts
+/// of one thread, for every exchange's traffic (plain files, each part
+/// reading for itself, and compressed ones, read once for all parts), with
+/// garbage between the lines, and however many parts there are.
+#[test]
+fn split_replays_equal_one_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    for (exchange, seed) in [("coinbase", 41), ("binance", 42)] {
+        let clean = generate_for(exchange, dir.path(), seed, 20_000, 7, 3.0);
+        let dirty = dir.path().join(format!("{exchange}-dirty.jsonl"));
+        with_garbage(&with_clock_jumps(&clean, if exchange == "binance" { "@bookTicker" } else { r#""type":"ticker""# }), &dirty);
+        let packed = dir.path().join(format!("{exchange}-dirty.jsonl.zst"));
+        std::fs::write(&packed, zstd_compress(&std::fs::read(&dirty).unwrap())).unwrap();
+        let (tables, counts) = replay_with_threads(&dirty, &dir.path().join(format!("{exchange}-1")), 1);
+        assert!(counts["records"].as_u64().unwrap() > 20_000, "{counts:#}");
+        for (capture, threads) in [(&dirty, 2), (&dirty, 3), (&packed, 2), (&packed, 5)] {
+            let data = dir.path().join(format!("{exchange}-{threads}-{}", capture.extension().unwrap().to_string_lossy()));
+            let (split_tables, split_counts) = replay_with_threads(capture, &data, threads);
+            assert!(split_tables == tables, "{exchange} {}: {threads} threads gave other tables", capture.display());
+            assert_eq!(split_counts, counts, "{exchange} {}: {threads} threads counted otherwise", capture.display());
+        }
+    }
 }
 
 #[test]
@@ -177,6 +175,57 @@ fn compressed_captures_replay_the_same() {
     replay(&[&clean], &a);
     replay(&[&packed], &b);
     assert_eq!(dump(&a), dump(&b));
+}
+
+/// `capture` with two copies of its first line containing `marker` (a
+/// frame that changes nothing when repeated), received one hour later in
+/// the middle and two hours later at the end: one product's frames move
+/// every product's clock, so that in a split replay the other parts must
+/// move theirs (windows close, late trades are revised or dropped).
+fn with_clock_jumps(capture: &Path, marker: &str) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(capture).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let repeat = lines.iter().find(|l| l.contains(marker) && l.contains(r#""kind":"ws""#)).expect("a line to repeat");
+    let recv: i64 = serde_json::from_str::<serde_json::Value>(lines[lines.len() / 2]).unwrap()["recv_ns"].as_i64().unwrap();
+    let at = |ns: i64| {
+        let mut record: serde_json::Value = serde_json::from_str(repeat).unwrap();
+        record["recv_ns"] = ns.into();
+        // The canonical field order, as the recorder writes it.
+        let data = serde_json::to_string(&record["data"]).unwrap();
+        format!(r#"{{"recv_ns":{ns},"exchange":{},"kind":"ws","conn":{},"data":{data}}}"#, record["exchange"], record["conn"])
+    };
+    let mut out = lines[..lines.len() / 2].join("\n");
+    out.push('\n');
+    out.push_str(&at(recv + 3_600_000_000_000));
+    out.push('\n');
+    out.push_str(&lines[lines.len() / 2..].join("\n"));
+    out.push('\n');
+    out.push_str(&at(recv + 7_200_000_000_000));
+    out.push('\n');
+    let path = capture.with_extension("jumps.jsonl");
+    std::fs::write(&path, out).unwrap();
+    path
+}
+
+/// Replays `capture` on `threads` threads: the tables, and the summary
+/// without what depends on the split (times, transactions).
+fn replay_with_threads(capture: &Path, data: &Path, threads: usize) -> (String, serde_json::Value) {
+    let summary = data.with_extension("summary.json");
+    run(bin()
+        .arg("replay")
+        .arg(capture)
+        .arg("--data-dir")
+        .arg(data)
+        .args(["--threads", &threads.to_string()])
+        .arg("--summary-json")
+        .arg(&summary));
+    let mut summary: serde_json::Value = serde_json::from_slice(&std::fs::read(&summary).unwrap()).unwrap();
+    assert_eq!(summary["threads"], threads, "{summary:#}");
+    for key in ["elapsed_s", "records_per_s", "threads", "files"] {
+        summary.as_object_mut().unwrap().remove(key);
+    }
+    summary["written"].as_object_mut().unwrap().remove("batches");
+    (dump(data), summary)
 }
 
 fn zstd_compress(bytes: &[u8]) -> Vec<u8> {

@@ -19,10 +19,14 @@ pub fn replay(args: ReplayArgs, file: &FileConfig) -> Result<()> {
         anyhow::ensure!(capture.is_file(), "capture {} does not exist or is not a file", capture.display());
         captures.push(Capture::file(capture.clone()));
     }
-    // Two stages only pay where two cores are available to this process
-    // (the count respects CPU affinity, e.g. `taskset -c 0`).
-    let single_thread = args.single_thread || std::thread::available_parallelism().map_or(true, |n| n.get() < 2);
-    let summary = crate::replay::run(&captures, &data_dir, engine, !args.no_progress, single_thread)?;
+    // By default a thread per core available to this process (the count
+    // respects CPU affinity, e.g. `taskset -c 0`).
+    let threads = match (args.single_thread, args.threads) {
+        (true, _) => 1,
+        (false, Some(n)) => usize::try_from(n)?,
+        (false, None) => std::thread::available_parallelism().map_or(1, |n| n.get()).min(crate::replay::MAX_THREADS),
+    };
+    let summary = crate::replay::run(&captures, &data_dir, engine, !args.no_progress, threads)?;
     print!("{}", summary.render());
     if let Some(path) = &args.summary_json {
         let json = serde_json::to_string_pretty(&summary.to_json())?;

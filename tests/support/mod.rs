@@ -70,6 +70,32 @@ pub fn replay(captures: &[&Path], data_dir: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(&summary).expect("summary written")).expect("summary is JSON")
 }
 
+/// Every table the store in `data` holds, as text, in key order.
+pub fn dump(data: &Path) -> String {
+    let db = rusqlite::Connection::open(data.join("marketpipe.db")).unwrap();
+    let mut out = String::new();
+    let tables: Vec<String> = db
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(tables.iter().any(|t| t == "candles"), "{tables:?}");
+    for table in tables {
+        let mut stmt = db.prepare(&format!("SELECT * FROM {table} ORDER BY 1, 2, 3, 4")).unwrap();
+        let n = stmt.column_count();
+        let rows =
+            stmt.query_map([], |r| Ok((0..n).map(|i| format!("{:?}", r.get_ref(i).unwrap())).collect::<Vec<_>>().join("|"))).unwrap();
+        out.push_str(&format!("== {table}\n"));
+        for row in rows {
+            out.push_str(&row.unwrap());
+            out.push('\n');
+        }
+    }
+    out
+}
+
 /// A running `marketpipe serve`, killed on drop.
 pub struct Server {
     child: Child,

@@ -25,6 +25,6 @@ mod record;
 mod writer;
 
 pub use archive::{ArchiveConfig, ArchiveWriter};
-pub use reader::{CaptureReader, Line, MAX_LINE_BYTES};
+pub use reader::{CaptureReader, Line, PartLine, Router, MAX_LINE_BYTES};
 pub use record::{parse_record, parse_record_unchecked, CaptureRecord, RecordError, RecordKind};
 pub use writer::{encode_line, CaptureWriter, OutRecord};

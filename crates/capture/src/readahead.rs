@@ -8,15 +8,27 @@
 //! depends on what the consumer does. A thread that does all of that ahead
 //! of the consumer moves it to another core without changing what is read:
 //! blocks of whole lines arrive in order and are handed out in place.
+//!
+//! A read can also be split between several consumers (see
+//! [`crate::CaptureReader::open_split`]): every consumer gets every block
+//! (shared, not copied), with a list per part of the lines that part
+//! reads, made here: a consumer never touches the others' lines, not even
+//! their entries. All it needs of them is how far they moved the clock,
+//! which the list carries.
 
 use std::{
     io::{self, Read},
     ops::Range,
-    sync::mpsc,
+    sync::{mpsc, Arc},
     thread,
 };
 
-use crate::{reader::MAX_LINE_BYTES, record::Envelope};
+use marketpipe_model::Timestamp;
+
+use crate::{
+    reader::{Router, MAX_LINE_BYTES},
+    record::Envelope,
+};
 
 /// Blocks in flight: one being read, some ready, one being consumed. The
 /// memory held is about `BLOCKS × block size`, whatever the file's size
@@ -68,36 +80,116 @@ pub(crate) struct Block {
     pub(crate) bytes: Bytes,
     /// The lines, in order.
     pub(crate) lines: Vec<Entry>,
+    /// In a split read, the lines each part reads, by part (empty otherwise).
+    pub(crate) parts: Vec<Vec<PartItem>>,
+    /// In a split read, the latest receive time of a routed line up to
+    /// the end of this block.
+    pub(crate) clock_end: Option<Timestamp>,
 }
 
 impl Block {
     fn empty() -> Block {
-        Block { bytes: Bytes::Raw(Vec::new()), lines: Vec::new() }
+        Block { bytes: Bytes::Raw(Vec::new()), lines: Vec::new(), parts: Vec::new(), clock_end: None }
     }
+}
+
+/// A line one part of a split read reads.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PartItem {
+    /// Its index in the block's lines.
+    pub(crate) line: u32,
+    /// Whether every part reads it (else it is this part's own).
+    pub(crate) shared: bool,
+    /// The latest receive time of any routed line before it, in the whole
+    /// read: how far the other parts' lines have moved the clock (a
+    /// consumer's own lines are in it too, which changes nothing, since
+    /// the clock only moves forward).
+    pub(crate) clock: Option<Timestamp>,
+}
+
+/// Fills `parts` with the lines of `lines` each part reads: a line whose
+/// envelope the router gives a key goes to one part, any other to every
+/// part. `clock` is the latest receive time of a routed line before the
+/// block; returns that after it.
+fn assign_parts(
+    bytes: &Bytes,
+    lines: &[Entry],
+    split: &mut Split,
+    parts: &mut Vec<Vec<PartItem>>,
+    mut clock: Option<Timestamp>,
+) -> Option<Timestamp> {
+    parts.resize_with(split.parts as usize, Vec::new);
+    parts.iter_mut().for_each(Vec::clear);
+    for (index, entry) in lines.iter().enumerate() {
+        let line = index as u32;
+        let routed = match (bytes, entry) {
+            (Bytes::Text(text), Entry::Data { line, envelope: Some(envelope) }) => {
+                let record = text.get(line.clone()).and_then(|text| envelope.record(text));
+                let part = record.and_then(|record| split.router.part_of(&record)).filter(|&part| part < split.parts);
+                part.map(|part| (part, envelope.recv()))
+            }
+            _ => None,
+        };
+        match routed {
+            Some((part, recv)) => {
+                parts[part as usize].push(PartItem { line, shared: false, clock });
+                clock = clock.max(Some(recv));
+            }
+            None => parts.iter_mut().for_each(|list| list.push(PartItem { line, shared: true, clock })),
+        }
+    }
+    clock
 }
 
 /// One filled block, or the error that ended the stream after the blocks
 /// before it.
-type Filled = io::Result<Block>;
+type Filled = io::Result<Arc<Block>>;
 
-/// Blocks of whole lines read from a source on a background thread.
+/// How a split read tags its lines: the router and the number of parts.
+pub(crate) struct Split {
+    pub(crate) router: Box<dyn Router>,
+    pub(crate) parts: u32,
+}
+
+/// Blocks of whole lines read from a source on a background thread, as
+/// one consumer receives them.
 ///
-/// Dropping it stops the thread at its next block.
+/// Dropping it stops the thread at its next block once every consumer of
+/// the read has been dropped.
 pub(crate) struct LineBlocks {
     filled: mpsc::Receiver<Filled>,
-    empty: mpsc::SyncSender<Block>,
+    empty: mpsc::Sender<Arc<Block>>,
 }
 
 impl LineBlocks {
-    /// Starts reading `source` about `block_bytes` at a time.
+    /// Starts reading `source` about `block_bytes` at a time, for one consumer.
+    #[cfg(test)]
     pub(crate) fn new<R: Read + Send + 'static>(source: R, block_bytes: usize) -> io::Result<Self> {
-        let (filled_tx, filled) = mpsc::sync_channel::<Filled>(BLOCKS);
-        let (empty, empty_rx) = mpsc::sync_channel::<Block>(BLOCKS);
-        for _ in 0..BLOCKS - 1 {
-            empty.send(Block::empty()).expect("receiver is alive");
+        let mut one = Self::split(source, block_bytes, None)?;
+        Ok(one.pop().expect("one consumer"))
+    }
+
+    /// Starts reading `source` about `block_bytes` at a time, for one
+    /// consumer, or for `split.parts` consumers that each get every block,
+    /// its lines tagged by `split.router`.
+    pub(crate) fn split<R: Read + Send + 'static>(source: R, block_bytes: usize, split: Option<Split>) -> io::Result<Vec<Self>> {
+        let consumers = split.as_ref().map_or(1, |s| s.parts.max(1) as usize);
+        // Every block comes back once from each consumer; only the last
+        // return finds it unshared and reuses it, so the channel need not
+        // be bounded to stay small: it never holds more than every
+        // consumer's returns of the blocks in flight.
+        let (empty, empty_rx) = mpsc::channel::<Arc<Block>>();
+        for _ in 0..BLOCKS - 1 + consumers {
+            empty.send(Arc::new(Block::empty())).expect("receiver is alive");
         }
-        thread::Builder::new().name("capture-read".into()).spawn(move || fill(source, block_bytes, &empty_rx, &filled_tx))?;
-        Ok(LineBlocks { filled, empty })
+        let (senders, readers): (Vec<_>, Vec<_>) = (0..consumers)
+            .map(|_| {
+                let (filled_tx, filled) = mpsc::sync_channel::<Filled>(BLOCKS);
+                (filled_tx, LineBlocks { filled, empty: empty.clone() })
+            })
+            .unzip();
+        thread::Builder::new().name("capture-read".into()).spawn(move || fill(source, block_bytes, split, &empty_rx, senders))?;
+        Ok(readers)
     }
 
     /// The next block; `None` at the end of the source.
@@ -106,9 +198,31 @@ impl LineBlocks {
     }
 
     /// Hands a consumed block back for reuse.
-    pub(crate) fn recycle(&mut self, block: Block) {
+    pub(crate) fn recycle(&mut self, block: Arc<Block>) {
         // The thread may have finished; then the block is not needed.
-        let _ = self.empty.try_send(block);
+        let _ = self.empty.send(block);
+    }
+}
+
+/// The consumers of a read, each dropped from the list when it hangs up.
+struct Consumers(Vec<Option<mpsc::SyncSender<Filled>>>);
+
+impl Consumers {
+    /// Sends `block` to every consumer still listening; `false` once none is.
+    fn send(&mut self, block: &Arc<Block>) -> bool {
+        for slot in &mut self.0 {
+            if slot.as_ref().is_some_and(|tx| tx.send(Ok(block.clone())).is_err()) {
+                *slot = None;
+            }
+        }
+        self.0.iter().any(Option::is_some)
+    }
+
+    /// Sends the error that ended the read to every consumer.
+    fn fail(&mut self, e: &io::Error) {
+        for tx in self.0.iter().flatten() {
+            let _ = tx.send(Err(io::Error::new(e.kind(), e.to_string())));
+        }
     }
 }
 
@@ -122,38 +236,124 @@ struct Splitter {
     skipped: Option<usize>,
 }
 
-/// The reading thread: fills each empty block with whole lines, sends it
-/// on, ends at the end of the source or an error.
-fn fill<R: Read>(mut source: R, block_bytes: usize, empty: &mpsc::Receiver<Block>, filled: &mpsc::SyncSender<Filled>) {
-    let mut splitter = Splitter::default();
-    let mut spare = None;
-    loop {
-        // A block that got no whole line (part of a long line) is refilled
-        // rather than sent; otherwise an empty one comes back from the consumer.
-        let Some(block) = spare.take().or_else(|| empty.recv().ok()) else { return };
+/// Cuts a source into blocks of whole lines, one block at a time.
+struct Filler<R> {
+    source: R,
+    block_bytes: usize,
+    split: Option<Split>,
+    splitter: Splitter,
+    /// The latest receive time of a routed line so far (see `PartItem::clock`).
+    clock: Option<Timestamp>,
+}
+
+impl<R: Read> Filler<R> {
+    fn new(source: R, block_bytes: usize, split: Option<Split>) -> Self {
+        Filler { source, block_bytes: block_bytes.max(1), split, splitter: Splitter::default(), clock: None }
+    }
+
+    /// Refills `block` with the next whole lines; returns it, whether the
+    /// source ended, and the error that ended it. A block may come back
+    /// with no line (part of a long line): refill it.
+    fn refill(&mut self, block: Block) -> (Block, bool, Option<io::Error>) {
         let mut bytes = block.bytes.into_vec();
         let mut lines = block.lines;
         lines.clear();
         // A long line may have grown the block; keep it from holding on
         // to that memory for the rest of the file.
-        if bytes.len() > 4 * block_bytes {
-            bytes.truncate(2 * block_bytes);
+        if bytes.len() > 4 * self.block_bytes {
+            bytes.truncate(2 * self.block_bytes);
             bytes.shrink_to_fit();
         }
-        let (end, failure) = read_block(&mut source, &mut bytes, &mut splitter.carry, block_bytes.max(1));
-        splitter.split(&mut bytes, &mut lines, end && failure.is_none());
-        let block = Block { bytes: text_or_raw(bytes, &mut lines), lines };
+        let (end, failure) = read_block(&mut self.source, &mut bytes, &mut self.splitter.carry, self.block_bytes);
+        self.splitter.split(&mut bytes, &mut lines, end && failure.is_none());
+        let bytes = text_or_raw(bytes, &mut lines);
+        let mut parts = block.parts;
+        if let Some(split) = &mut self.split {
+            self.clock = assign_parts(&bytes, &lines, split, &mut parts, self.clock);
+        }
+        (Block { bytes, lines, parts, clock_end: self.clock }, end, failure)
+    }
+}
+
+/// The reading thread: fills each empty block with whole lines, sends it
+/// on, ends at the end of the source or an error.
+fn fill<R: Read>(
+    source: R,
+    block_bytes: usize,
+    split: Option<Split>,
+    empty: &mpsc::Receiver<Arc<Block>>,
+    filled: Vec<mpsc::SyncSender<Filled>>,
+) {
+    let mut consumers = Consumers(filled.into_iter().map(Some).collect());
+    let mut filler = Filler::new(source, block_bytes, split);
+    let mut spare = None;
+    loop {
+        // A block that got no whole line (part of a long line) is refilled
+        // rather than sent; otherwise an empty one comes back from the
+        // consumers (the last of them to let go of it).
+        let block = match spare.take() {
+            Some(block) => block,
+            None => match empty.recv().map(Arc::try_unwrap) {
+                Ok(Ok(block)) => block,
+                Ok(Err(_still_shared)) => continue,
+                Err(_) => return,
+            },
+        };
+        let (block, end, failure) = filler.refill(block);
         if block.lines.is_empty() {
             spare = Some(block);
         // Lines read before an error are delivered before the error.
-        } else if filled.send(Ok(block)).is_err() {
+        } else if !consumers.send(&Arc::new(block)) {
             return;
         }
         if let Some(e) = failure {
-            let _ = filled.send(Err(e));
+            consumers.fail(&e);
         }
         if end {
             return;
+        }
+    }
+}
+
+/// Blocks of whole lines read on the consumer's own thread, as it asks for
+/// them: for a part of a split read of a plain file, which reads the file
+/// for itself. Its lines are read on the core that decodes them, while
+/// they are in that core's cache; blocks another thread filled arrived
+/// from another core's cache or from memory, which cost the consumer more
+/// than reading and cutting them itself (see `CaptureReader::open_split`).
+pub(crate) struct InlineBlocks {
+    filler: Filler<Box<dyn Read + Send>>,
+    spare: Option<Block>,
+    ended: bool,
+    failure: Option<io::Error>,
+}
+
+impl InlineBlocks {
+    /// Reads `source` about `block_bytes` at a time.
+    pub(crate) fn new(source: Box<dyn Read + Send>, block_bytes: usize, split: Option<Split>) -> Self {
+        InlineBlocks { filler: Filler::new(source, block_bytes, split), spare: None, ended: false, failure: None }
+    }
+
+    /// The next block; `None` at the end of the source (after the error
+    /// that ended it, if any).
+    pub(crate) fn next(&mut self) -> Option<Filled> {
+        while !self.ended {
+            let block = self.spare.take().unwrap_or_else(Block::empty);
+            let (block, end, failure) = self.filler.refill(block);
+            self.ended = end;
+            self.failure = failure;
+            if !block.lines.is_empty() {
+                return Some(Ok(Arc::new(block)));
+            }
+            self.spare = Some(block);
+        }
+        self.failure.take().map(Err)
+    }
+
+    /// Hands a consumed block back for reuse.
+    pub(crate) fn recycle(&mut self, block: Arc<Block>) {
+        if let Ok(block) = Arc::try_unwrap(block) {
+            self.spare = Some(block);
         }
     }
 }

@@ -10,8 +10,10 @@ use std::{
     },
 };
 
+use marketpipe_model::Timestamp;
+
 use crate::{
-    readahead::{Block, Bytes, Entry, LineBlocks},
+    readahead::{Block, Bytes, Entry, InlineBlocks, LineBlocks, Split},
     record::{parse_record_unchecked, CaptureRecord},
 };
 
@@ -32,15 +34,46 @@ pub enum Line<'a> {
     TooLong(usize),
 }
 
+/// Decides which part of a split read each record belongs to. Called for
+/// every line in the canonical layout, in file order, by each reader of a
+/// plain file (so the routers of one read must agree) or once by the
+/// reading thread of a compressed one; other lines go to every part.
+pub trait Router: Send {
+    /// The part (`0..parts`) `record` belongs to, or `None` if every part
+    /// reads it (as they do a part out of range).
+    fn part_of(&mut self, record: &CaptureRecord<'_>) -> Option<u32>;
+}
+
+/// A line one part of a split read reads ([`CaptureReader::next_part_line`]).
+#[derive(Debug)]
+pub struct PartLine<'a> {
+    /// The line.
+    pub line: Line<'a>,
+    /// Its record, as [`CaptureReader::next_record`] gives it.
+    pub record: Option<CaptureRecord<'a>>,
+    /// Whether every part reads it (else it is this part's own).
+    pub shared: bool,
+    /// The latest receive time of the other parts' lines before it, if
+    /// any: the time a consumer's clock has reached when it comes to this
+    /// line. (It may include this part's own earlier lines, which changes
+    /// nothing for a clock that only moves forward.)
+    pub clock: Option<Timestamp>,
+}
+
 /// Reads a capture file line by line in constant memory, decompressing
 /// zstd transparently (recognized by its magic bytes, not the file name).
 ///
 /// The reading, line splitting and envelope parsing happen on a thread of
 /// their own (see `readahead.rs`); lines are handed out in place.
 pub struct CaptureReader {
-    blocks: LineBlocks,
+    blocks: Blocks,
     /// The block lines are handed out from, and the index of its next line.
-    block: Option<(Block, usize)>,
+    block: Option<(Arc<Block>, usize)>,
+    /// Which part of a split read this reader is (`None` when not split).
+    part: Option<u32>,
+    /// In a split read, the latest receive time of a routed line in the
+    /// blocks read to the end.
+    clock_end: Option<Timestamp>,
     /// Set once the blocks ran out (or ended in an error, reported once).
     done: bool,
     file_bytes_read: Arc<AtomicU64>,
@@ -48,10 +81,90 @@ pub struct CaptureReader {
     compressed: bool,
 }
 
+/// Where a reader's blocks come from.
+enum Blocks {
+    /// A reading thread (shared by the parts of a split read).
+    Threaded(LineBlocks),
+    /// The reader's own thread, as it asks.
+    Inline(InlineBlocks),
+}
+
+impl Blocks {
+    fn next(&mut self) -> Option<io::Result<Arc<Block>>> {
+        match self {
+            Blocks::Threaded(blocks) => blocks.next(),
+            Blocks::Inline(blocks) => blocks.next(),
+        }
+    }
+
+    fn recycle(&mut self, block: Arc<Block>) {
+        match self {
+            Blocks::Threaded(blocks) => blocks.recycle(block),
+            Blocks::Inline(blocks) => blocks.recycle(block),
+        }
+    }
+}
+
+/// A capture file opened and sniffed.
+struct Opened {
+    /// The file from its start, counting what is read.
+    source: Counting<io::Chain<io::Cursor<Vec<u8>>, File>>,
+    compressed: bool,
+    info: FileInfo,
+}
+
+/// What the readers of one file report about it.
+struct FileInfo {
+    len: u64,
+    read: Arc<AtomicU64>,
+    compressed: bool,
+}
+
+impl Opened {
+    fn open(path: &Path) -> io::Result<Opened> {
+        let mut file = File::open(path)?;
+        let len = file.metadata()?.len();
+        let mut magic = [0u8; 4];
+        let mut got = 0;
+        while got < magic.len() {
+            match file.read(&mut magic[got..])? {
+                0 => break,
+                n => got += n,
+            }
+        }
+        // The sniffed bytes are put back in front of the file; they are
+        // counted when read through the wrapper like every other byte.
+        let read = Arc::new(AtomicU64::new(0));
+        let head = io::Cursor::new(magic[..got].to_vec());
+        let compressed = got == 4 && magic == ZSTD_MAGIC;
+        let source = Counting { inner: head.chain(file), read: read.clone() };
+        Ok(Opened { source, compressed, info: FileInfo { len, read, compressed } })
+    }
+}
+
 /// Counts bytes read from the file itself, for progress over compressed input.
 struct Counting<R> {
     inner: R,
     read: Arc<AtomicU64>,
+}
+
+/// A line and its record, from its entry in a block of `bytes`.
+fn line_and_record<'a>(bytes: &'a Bytes, entry: &Entry) -> (Line<'a>, Option<CaptureRecord<'a>>) {
+    let (range, envelope) = match entry {
+        Entry::TooLong(n) => return (Line::TooLong(*n), None),
+        Entry::Data { line, envelope, .. } => (line.clone(), envelope),
+    };
+    match bytes {
+        Bytes::Text(text) => {
+            let line = text.get(range).unwrap_or_default();
+            (Line::Data(line.as_bytes()), envelope.as_ref().and_then(|e| e.record(line)))
+        }
+        // A block that is not all UTF-8: its lines are parsed here.
+        Bytes::Raw(raw) => {
+            let line = raw.get(range).unwrap_or_default();
+            (Line::Data(line), parse_record_unchecked(line))
+        }
+    }
 }
 
 impl<R: Read> Read for Counting<R> {
@@ -65,31 +178,69 @@ impl<R: Read> Read for Counting<R> {
 impl CaptureReader {
     /// Opens a capture file.
     pub fn open(path: &Path) -> io::Result<Self> {
-        let mut file = File::open(path)?;
-        let file_len = file.metadata()?.len();
-        let mut magic = [0u8; 4];
-        let mut got = 0;
-        while got < magic.len() {
-            match file.read(&mut magic[got..])? {
-                0 => break,
-                n => got += n,
-            }
+        let mut one = Self::start(Opened::open(path)?, None)?;
+        Ok(one.pop().expect("one reader"))
+    }
+
+    /// Opens a capture file for `parts` consumers (threads), one reader
+    /// each; [`CaptureReader::next_part_line`] gives each consumer its own
+    /// lines by `router`, and the lines every part reads.
+    ///
+    /// A plain file is read by each consumer for itself, on its own thread
+    /// (reading and cutting lines is a small part of a consumer's work, and
+    /// lines read on the consumer's core are in its cache when it decodes
+    /// them). A compressed one is decompressed once, on a thread of its
+    /// own, and its blocks shared by all the consumers.
+    pub fn open_split(path: &Path, routers: Vec<Box<dyn Router>>) -> io::Result<Vec<Self>> {
+        let parts = u32::try_from(routers.len()).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "too many parts"))?;
+        let mut routers = routers.into_iter();
+        let Some(first_router) = routers.next() else { return Ok(Vec::new()) };
+        let first = Opened::open(path)?;
+        if first.compressed {
+            return Self::start(first, Some(Split { router: first_router, parts }));
         }
-        // The sniffed bytes are put back in front of the file; they are
-        // counted when read through the wrapper like every other byte.
-        let read = Arc::new(AtomicU64::new(0));
-        let head = io::Cursor::new(magic[..got].to_vec());
-        let counted = Counting { inner: head.chain(file), read: read.clone() };
-        let compressed = got == 4 && magic == ZSTD_MAGIC;
+        let mut readers = Vec::with_capacity(parts as usize);
+        let mut next = Some((first, first_router));
+        for part in 0..parts {
+            let (opened, router) = match next.take() {
+                Some(first) => first,
+                None => (Opened::open(path)?, routers.next().expect("a router per part")),
+            };
+            let blocks = Blocks::Inline(InlineBlocks::new(Box::new(opened.source), BUF_BYTES, Some(Split { router, parts })));
+            readers.push(CaptureReader::new(blocks, Some(part), &opened.info));
+        }
+        Ok(readers)
+    }
+
+    fn start(opened: Opened, split: Option<Split>) -> io::Result<Vec<Self>> {
         // Reading and decompressing run on their own thread, ahead of the
         // consumer (see `readahead`).
+        let Opened { source, compressed, info } = opened;
+        let parts = split.as_ref().map(|s| s.parts);
         let blocks = if compressed {
-            let decoder = zstd::stream::read::Decoder::new(counted)?;
-            LineBlocks::new(decoder, BUF_BYTES)?
+            let decoder = zstd::stream::read::Decoder::new(source)?;
+            LineBlocks::split(decoder, BUF_BYTES, split)?
         } else {
-            LineBlocks::new(counted, BUF_BYTES)?
+            LineBlocks::split(source, BUF_BYTES, split)?
         };
-        Ok(CaptureReader { blocks, block: None, done: false, file_bytes_read: read, file_len, compressed })
+        Ok(blocks
+            .into_iter()
+            .zip(0..)
+            .map(|(blocks, part)| CaptureReader::new(Blocks::Threaded(blocks), parts.map(|_| part), &info))
+            .collect())
+    }
+
+    fn new(blocks: Blocks, part: Option<u32>, info: &FileInfo) -> Self {
+        CaptureReader {
+            blocks,
+            block: None,
+            part,
+            clock_end: None,
+            done: false,
+            file_bytes_read: info.read.clone(),
+            file_len: info.len,
+            compressed: info.compressed,
+        }
     }
 
     /// Whether the file is zstd-compressed.
@@ -121,23 +272,33 @@ impl CaptureReader {
     /// [`CaptureReader::next_line`], with the line's record if it is in the
     /// canonical layout: what [`parse_record_unchecked`] returns for it,
     /// parsed ahead on the reading thread.
+    /// Every line, whatever part of a split read it belongs to.
     pub fn next_record(&mut self) -> io::Result<Option<(Line<'_>, Option<CaptureRecord<'_>>)>> {
         let Some((bytes, entry)) = self.next_entry()? else { return Ok(None) };
-        let (range, envelope) = match entry {
-            Entry::TooLong(n) => return Ok(Some((Line::TooLong(*n), None))),
-            Entry::Data { line, envelope } => (line.clone(), envelope),
+        Ok(Some(line_and_record(bytes, entry)))
+    }
+
+    /// The next line this part of a split read reads; in a read that is
+    /// not split, every line, as shared.
+    pub fn next_part_line(&mut self) -> io::Result<Option<PartLine<'_>>> {
+        let Some(part) = self.part else {
+            return Ok(self.next_record()?.map(|(line, record)| PartLine { line, record, shared: true, clock: None }));
         };
-        Ok(Some(match bytes {
-            Bytes::Text(text) => {
-                let line = text.get(range).unwrap_or_default();
-                (Line::Data(line.as_bytes()), envelope.as_ref().and_then(|e| e.record(line)))
-            }
-            // A block that is not all UTF-8: its lines are parsed here.
-            Bytes::Raw(raw) => {
-                let line = raw.get(range).unwrap_or_default();
-                (Line::Data(line), parse_record_unchecked(line))
-            }
-        }))
+        if !self.advance()? {
+            return Ok(None);
+        }
+        let Some((block, next)) = &mut self.block else { return Ok(None) };
+        let item = block.parts[part as usize][*next];
+        *next += 1;
+        let (line, record) = line_and_record(&block.bytes, &block.lines[item.line as usize]);
+        Ok(Some(PartLine { line, record, shared: item.shared, clock: item.clock }))
+    }
+
+    /// In a split read, the latest receive time of the other parts' lines
+    /// read so far; at the end of the read, the time the clock would have
+    /// reached reading every line.
+    pub fn clock_end(&self) -> Option<Timestamp> {
+        self.clock_end
     }
 
     /// The next line's entry and the bytes of its block; `None` at the end.
@@ -151,15 +312,25 @@ impl CaptureReader {
         Ok(Some((&block.bytes, entry)))
     }
 
+    /// How many items of `block` this reader hands out: its part's lines in
+    /// a split read, else every line.
+    fn items(&self, block: &Block) -> usize {
+        match self.part {
+            Some(part) => block.parts.get(part as usize).map_or(0, Vec::len),
+            None => block.lines.len(),
+        }
+    }
+
     /// Makes sure the current block has a line left, fetching the next
     /// block if needed; `false` at the end (after an error, reported once).
     fn advance(&mut self) -> io::Result<bool> {
         loop {
             match &self.block {
-                Some((block, next)) if *next < block.lines.len() => return Ok(true),
+                Some((block, next)) if *next < self.items(block) => return Ok(true),
                 _ => {}
             }
             if let Some((spent, _)) = self.block.take() {
+                self.clock_end = self.clock_end.max(spent.clock_end);
                 self.blocks.recycle(spent);
             }
             if self.done {
@@ -212,6 +383,80 @@ mod tests {
         let mut r = CaptureReader::open(&packed).unwrap();
         assert!(r.is_compressed());
         assert_eq!(lines(&mut r), expected);
+    }
+
+    /// Routes a record by its `conn`, modulo 3; no conn, every part.
+    struct ByConn;
+
+    impl Router for ByConn {
+        fn part_of(&mut self, record: &CaptureRecord<'_>) -> Option<u32> {
+            record.conn.map(|c| (c % 3) as u32)
+        }
+    }
+
+    /// Each part of a split read gets its own lines and every shared line,
+    /// whole and in file order, each with the latest time of the routed
+    /// lines before it; between them the parts read every line exactly
+    /// once as their own or as shared, and the blocks (several here) are
+    /// reused all along.
+    #[test]
+    fn a_split_read_gives_each_part_its_lines_and_the_others_times() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("split.jsonl");
+        let mut text = String::new();
+        // Receive times jump back now and then: the clock is their running maximum.
+        let recv = |i: u64| if i % 11 == 3 { i / 2 } else { i };
+        for i in 0..60_000u64 {
+            let pad = "x".repeat((i % 53) as usize);
+            let t = recv(i);
+            match i % 7 {
+                // no conn: every part
+                0 => text.push_str(&format!(r#"{{"recv_ns":{t},"exchange":"x","kind":"rest","url":"u","data":{{"p":"{pad}"}}}}"#)),
+                // not a canonical record: every part
+                1 => text.push_str("garbage"),
+                _ => text.push_str(&format!(r#"{{"recv_ns":{t},"exchange":"x","kind":"ws","conn":{},"data":{{"p":"{pad}"}}}}"#, i % 5)),
+            }
+            text.push('\n');
+        }
+        std::fs::write(&p, &text).unwrap();
+        assert!(text.len() > 3 * BUF_BYTES);
+        let parts = CaptureReader::open_split(&p, (0..3).map(|_| Box::new(ByConn) as Box<dyn Router>).collect()).unwrap();
+        let seen: Vec<(Vec<String>, Option<Timestamp>)> = std::thread::scope(|s| {
+            let handles: Vec<_> = parts
+                .into_iter()
+                .map(|mut reader| {
+                    s.spawn(move || {
+                        let mut out = Vec::new();
+                        while let Some(PartLine { line, record, shared, clock }) = reader.next_part_line().unwrap() {
+                            let Line::Data(d) = line else { panic!("{line:?}") };
+                            out.push(format!("{shared} {:?} {} {:?}", record.map(|r| r.recv.0), d.len(), clock.map(|c| c.0)));
+                        }
+                        (out, reader.clock_end())
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for (part, (got, clock_end)) in seen.iter().enumerate() {
+            let mut clock: Option<i64> = None;
+            let mut expected = Vec::new();
+            for (line, i) in text.lines().zip(0u64..) {
+                let t = recv(i) as i64;
+                match i % 7 {
+                    0 => expected.push(format!("true {:?} {} {clock:?}", Some(t), line.len())),
+                    1 => expected.push(format!("true None {} {clock:?}", line.len())),
+                    _ => {
+                        if (i % 5) % 3 == part as u64 {
+                            expected.push(format!("false {:?} {} {clock:?}", Some(t), line.len()));
+                        }
+                        clock = clock.max(Some(t));
+                    }
+                }
+            }
+            assert_eq!(got.len(), expected.len(), "part {part}");
+            assert!(got == &expected, "part {part} differs from line {:?}", got.iter().zip(&expected).position(|(a, b)| a != b));
+            assert_eq!(clock_end.map(|c| c.0), clock, "part {part}");
+        }
     }
 
     #[test]

@@ -205,6 +205,11 @@ impl Envelope {
         Some(Envelope { recv: Timestamp(recv), exchange, kind, conn, url, data })
     }
 
+    /// The receive time.
+    pub(crate) fn recv(&self) -> Timestamp {
+        self.recv
+    }
+
     /// The record of `line`, the line this envelope was parsed from.
     pub(crate) fn record<'a>(&self, line: &'a str) -> Option<CaptureRecord<'a>> {
         Some(CaptureRecord {

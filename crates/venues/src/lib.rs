@@ -12,10 +12,12 @@ pub mod coinbase;
 pub mod coinbase_advanced;
 mod error;
 pub mod kucoin;
+mod route;
 pub mod session;
 mod wire;
 
 pub use error::DecodeError;
+pub use route::{product_hash, product_key};
 
 use marketpipe_model::{Exchange, InstrumentKey, MarketEvent, Timestamp};
 
