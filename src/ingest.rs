@@ -98,9 +98,14 @@ impl<K: TallyKey> Tally<K> {
     /// Adds one to `key`.
     #[inline]
     pub fn add(&mut self, key: K) {
+        self.add_n(key, 1);
+    }
+
+    #[inline]
+    fn add_n(&mut self, key: K, n: u64) {
         match self.entries.iter_mut().find(|(k, _)| k.same(key)) {
-            Some((_, n)) => *n += 1,
-            None => self.entries.push((key, 1)),
+            Some((_, total)) => *total += n,
+            None => self.entries.push((key, n)),
         }
     }
 
@@ -118,10 +123,7 @@ impl<K: TallyKey> Tally<K> {
     /// Adds every count of `other` to this one.
     pub fn add_all(&mut self, other: &Tally<K>) {
         for &(key, n) in &other.entries {
-            match self.entries.iter_mut().find(|(k, _)| k.same(key)) {
-                Some((_, total)) => *total += n,
-                None => self.entries.push((key, n)),
-            }
+            self.add_n(key, n);
         }
     }
 

@@ -1,10 +1,10 @@
 //! `marketpipe replay`: captures through the pipeline into the store.
 //!
 //! A replay is split by product between threads (one per core by default):
-//! each part has its own decoders and engine and handles its own products'
-//! records, while one reading thread reads and cuts the capture once for
-//! all of them and tags each line with its part (see
-//! `CaptureReader::open_split`). A record that names no one product
+//! each part has its own decoders and engine and handles the records of the
+//! products dealt to it (see `parts`), reading a plain capture for itself
+//! and taking a compressed one's lines from one shared decompressing thread
+//! (see `CaptureReader::open_split`). A record that names no one product
 //! (product lists, connection events, all-market frames) goes to every
 //! part, each keeping only its own products' events; a part still moves
 //! its clock by the others' records, so each product sees exactly the
@@ -13,7 +13,8 @@
 //! `--threads 1`, which does everything on one thread, whatever the
 //! interleaving. Before this, decoding ran on one thread beside the
 //! engine on another; that moved every event between cores, and the
-//! split replay is a third faster on two cores.
+//! split replay is a fifth faster on two cores (README, "Against
+//! cryptofeed").
 
 use std::{
     io::IsTerminal,
@@ -45,8 +46,9 @@ const DRAIN_EVERY: u64 = 1 << 17;
 /// Lines between two looks at whether another part failed.
 const CHECK_EVERY: u64 = 1 << 11;
 
-/// The most parts a replay is split into: past a few, the one reading
-/// thread is the limit.
+/// The most parts a replay is split into: each part reads the whole file
+/// (or, compressed, waits on the one decompressing thread), so past a few
+/// that pass is most of each part's work.
 pub const MAX_THREADS: usize = 8;
 
 /// One capture to replay: a local file, or a remote object (an S3 archive
@@ -138,9 +140,9 @@ struct Store {
     written: WrittenCounts,
 }
 
-/// The store, once open (it opens while the first lines are decoded), and
-/// whether any part failed, so that the others stop.
-struct Shared {
+/// What the parts share: the store, once open (it opens while the first
+/// lines are decoded), and whether any part failed, so that the others stop.
+struct Common {
     store: Mutex<Option<Store>>,
     failed: AtomicBool,
 }
@@ -176,11 +178,11 @@ pub fn run(files: &[Capture], data_dir: &Path, config: EngineConfig, progress: b
         .collect::<Result<Vec<_>>>()?;
     let total_bytes: u64 = files.iter().map(|f| f.size).sum();
     let bar = progress_bar(progress, total_bytes);
-    let shared = Shared { store: Mutex::new(None), failed: AtomicBool::new(false) };
+    let common = Common { store: Mutex::new(None), failed: AtomicBool::new(false) };
     let mut done_bytes = 0u64;
     for file in files {
         let readers = file.open(parts, &assignment)?;
-        let shared = &shared;
+        let common = &common;
         let file_len = std::thread::scope(|scope| -> Result<u64> {
             let (first, rest) = workers.split_first_mut().expect("at least one part");
             let mut readers = readers.into_iter();
@@ -189,17 +191,18 @@ pub fn run(files: &[Capture], data_dir: &Path, config: EngineConfig, progress: b
             let others: Vec<_> = rest
                 .iter_mut()
                 .zip(readers)
-                .map(|(worker, mut reader)| scope.spawn(move || worker.replay(file, &mut reader, shared, None)))
+                .map(|(worker, mut reader)| scope.spawn(move || worker.replay(file, &mut reader, common, None)))
                 .collect();
             // Opening the store (schema checks, a few fsyncs) overlaps the
             // first lines' decoding on the other parts; if it fails, they stop.
-            let ours = open_store(shared, data_dir)
-                .and_then(|()| first.replay(file, &mut first_reader, shared, bar.as_ref().map(|b| (b, done_bytes))));
+            let ours = open_store(common, data_dir)
+                .and_then(|()| first.replay(file, &mut first_reader, common, bar.as_ref().map(|b| (b, done_bytes))));
             if ours.is_err() {
-                shared.failed.store(true, Ordering::Relaxed);
+                common.failed.store(true, Ordering::Relaxed);
             }
-            // The reading thread waits on every reader it feeds: a part that
-            // stopped lets go of its reader so that the others can finish.
+            // A compressed capture's reading thread waits on every reader it
+            // feeds: a part that stopped lets go of its reader so that the
+            // others can finish.
             drop(first_reader);
             for other in others {
                 other.join().map_err(|_| anyhow::anyhow!("a replay thread panicked"))??;
@@ -210,12 +213,12 @@ pub fn run(files: &[Capture], data_dir: &Path, config: EngineConfig, progress: b
     }
     // Windows still open at the end are stored as they stand, final: false.
     for worker in &mut workers {
-        worker.drain(&shared)?;
+        worker.drain(&common)?;
     }
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    let written = shared.store.into_inner().unwrap_or_else(|e| e.into_inner()).map(|s| s.written).unwrap_or_default();
+    let written = common.store.into_inner().unwrap_or_else(|e| e.into_inner()).map(|s| s.written).unwrap_or_default();
     let mut ingest = IngestCounters::default();
     let mut engine = EngineCounters::default();
     let mut read_errors = Vec::new();
@@ -238,9 +241,9 @@ pub fn run(files: &[Capture], data_dir: &Path, config: EngineConfig, progress: b
     })
 }
 
-/// Opens the store into `shared`, once.
-fn open_store(shared: &Shared, data_dir: &Path) -> Result<()> {
-    let mut slot = shared.store.lock().unwrap_or_else(|e| e.into_inner());
+/// Opens the store into `common`, once.
+fn open_store(common: &Common, data_dir: &Path) -> Result<()> {
+    let mut slot = common.store.lock().unwrap_or_else(|e| e.into_inner());
     if slot.is_none() {
         let store = SqliteStore::open(data_dir).with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
         *slot = Some(Store { store, written: WrittenCounts::default() });
@@ -251,18 +254,18 @@ fn open_store(shared: &Shared, data_dir: &Path) -> Result<()> {
 impl Worker {
     /// Replays this part's lines of `file`; `bar` (with the bytes of the
     /// files before this one) on the part that draws progress.
-    fn replay(&mut self, file: &Capture, reader: &mut CaptureReader, shared: &Shared, bar: Option<(&ProgressBar, u64)>) -> Result<()> {
+    fn replay(&mut self, file: &Capture, reader: &mut CaptureReader, common: &Common, bar: Option<(&ProgressBar, u64)>) -> Result<()> {
         let mut lines = 0u64;
         loop {
             match reader.next_part_line() {
-                Ok(Some(PartLine { line, record, shared, clock })) => {
+                Ok(Some(PartLine { line, record, shared: every_part, clock })) => {
                     // The other parts' lines since this part's last one
                     // moved the clock: one move to the latest of them
                     // closes windows exactly as moving through each did.
                     if let Some(clock) = clock {
                         self.engine.advance_clock(clock);
                     }
-                    if shared {
+                    if every_part {
                         self.ingest.shared_line_with_record(line, record, &mut self.engine);
                     } else {
                         self.ingest.line_with_record(line, record, &mut self.engine);
@@ -279,15 +282,14 @@ impl Worker {
             lines += 1;
             self.since_drain += 1;
             if lines.is_multiple_of(CHECK_EVERY) {
-                if shared.failed.load(Ordering::Relaxed) {
+                if common.failed.load(Ordering::Relaxed) {
                     return Ok(());
                 }
-                if self.since_drain >= DRAIN_EVERY && self.drain(shared).inspect_err(|_| shared.failed.store(true, Ordering::Relaxed))? {
+                if self.since_drain >= DRAIN_EVERY && self.drain(common).inspect_err(|_| common.failed.store(true, Ordering::Relaxed))? {
                     self.since_drain = 0;
                 }
                 if let Some((bar, done)) = bar.filter(|_| lines.is_multiple_of(DRAIN_EVERY)) {
                     bar.set_position(done + reader.file_position());
-                    bar.set_message(format!("{lines} lines"));
                 }
             }
         }
@@ -300,8 +302,8 @@ impl Worker {
 
     /// Writes what the engine changed to the store; `false` (nothing
     /// written, nothing lost) while the store is still being opened.
-    fn drain(&mut self, shared: &Shared) -> Result<bool> {
-        let mut slot = shared.store.lock().unwrap_or_else(|e| e.into_inner());
+    fn drain(&mut self, common: &Common) -> Result<bool> {
+        let mut slot = common.store.lock().unwrap_or_else(|e| e.into_inner());
         let Some(store) = slot.as_mut() else { return Ok(false) };
         self.engine.drain(&mut self.output);
         let (out, batch) = (&mut self.output, &mut self.batch);
@@ -338,7 +340,7 @@ fn progress_bar(enabled: bool, total_bytes: u64) -> Option<ProgressBar> {
     }
     let bar = ProgressBar::new(total_bytes);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg} ({eta})")
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({eta})")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     Some(bar)

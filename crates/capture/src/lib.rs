@@ -12,7 +12,9 @@
 //! [`CaptureReader`] streams lines from plain or compressed files in
 //! constant memory, read and cut into lines on a thread of its own (with
 //! each canonical line's envelope parsed there too, for
-//! [`CaptureReader::next_record`]); [`parse_record`] turns a line into a borrowed
+//! [`CaptureReader::next_record`]); [`CaptureReader::open_split`] reads one
+//! file for several consumers, each getting the lines a [`Router`] gives it
+//! and the lines every consumer reads; [`parse_record`] turns a line into a borrowed
 //! [`CaptureRecord`]; [`CaptureWriter`] writes records in the canonical field
 //! order. [`ArchiveWriter`] writes the live raw archive: per-exchange zstd
 //! segments rotated hourly and at a size cap

@@ -64,7 +64,9 @@ pub struct PartLine<'a> {
 /// zstd transparently (recognized by its magic bytes, not the file name).
 ///
 /// The reading, line splitting and envelope parsing happen on a thread of
-/// their own (see `readahead.rs`); lines are handed out in place.
+/// their own (see `readahead.rs`), or, for the parts of a split read of a
+/// plain file, on each part's own thread as it asks; lines are handed out
+/// in place.
 pub struct CaptureReader {
     blocks: Blocks,
     /// The block lines are handed out from, and the index of its next line.
@@ -108,8 +110,7 @@ impl Blocks {
 /// A capture file opened and sniffed.
 struct Opened {
     /// The file from its start, counting what is read.
-    source: Counting<io::Chain<io::Cursor<Vec<u8>>, File>>,
-    compressed: bool,
+    source: Counting<Box<dyn Read + Send>>,
     info: FileInfo,
 }
 
@@ -121,9 +122,14 @@ struct FileInfo {
 }
 
 impl Opened {
-    fn open(path: &Path) -> io::Result<Opened> {
+    /// Opens `path`, to be read to its end, or only to its first `limit`
+    /// bytes if given.
+    fn open(path: &Path, limit: Option<u64>) -> io::Result<Opened> {
         let mut file = File::open(path)?;
-        let len = file.metadata()?.len();
+        let len = match limit {
+            Some(limit) => limit,
+            None => file.metadata()?.len(),
+        };
         let mut magic = [0u8; 4];
         let mut got = 0;
         while got < magic.len() {
@@ -137,8 +143,11 @@ impl Opened {
         let read = Arc::new(AtomicU64::new(0));
         let head = io::Cursor::new(magic[..got].to_vec());
         let compressed = got == 4 && magic == ZSTD_MAGIC;
-        let source = Counting { inner: head.chain(file), read: read.clone() };
-        Ok(Opened { source, compressed, info: FileInfo { len, read, compressed } })
+        let rest: Box<dyn Read + Send> = match limit {
+            Some(limit) => Box::new(head.chain(file.take(limit.saturating_sub(got as u64)))),
+            None => Box::new(head.chain(file)),
+        };
+        Ok(Opened { source: Counting { inner: rest, read: read.clone() }, info: FileInfo { len, read, compressed } })
     }
 }
 
@@ -146,6 +155,14 @@ impl Opened {
 struct Counting<R> {
     inner: R,
     read: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
 }
 
 /// A line and its record, from its entry in a block of `bytes`.
@@ -167,18 +184,10 @@ fn line_and_record<'a>(bytes: &'a Bytes, entry: &Entry) -> (Line<'a>, Option<Cap
     }
 }
 
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.read.fetch_add(n as u64, Ordering::Relaxed);
-        Ok(n)
-    }
-}
-
 impl CaptureReader {
     /// Opens a capture file.
     pub fn open(path: &Path) -> io::Result<Self> {
-        let mut one = Self::start(Opened::open(path)?, None)?;
+        let mut one = Self::start(Opened::open(path, None)?, None)?;
         Ok(one.pop().expect("one reader"))
     }
 
@@ -195,8 +204,11 @@ impl CaptureReader {
         let parts = u32::try_from(routers.len()).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "too many parts"))?;
         let mut routers = routers.into_iter();
         let Some(first_router) = routers.next() else { return Ok(Vec::new()) };
-        let first = Opened::open(path)?;
-        if first.compressed {
+        // Every part reads the bytes the file has now, whatever is appended
+        // while they read, so that all of them see the same lines.
+        let len = std::fs::metadata(path)?.len();
+        let first = Opened::open(path, Some(len))?;
+        if first.info.compressed {
             return Self::start(first, Some(Split { router: first_router, parts }));
         }
         let mut readers = Vec::with_capacity(parts as usize);
@@ -204,7 +216,7 @@ impl CaptureReader {
         for part in 0..parts {
             let (opened, router) = match next.take() {
                 Some(first) => first,
-                None => (Opened::open(path)?, routers.next().expect("a router per part")),
+                None => (Opened::open(path, Some(len))?, routers.next().expect("a router per part")),
             };
             let blocks = Blocks::Inline(InlineBlocks::new(Box::new(opened.source), BUF_BYTES, Some(Split { router, parts })));
             readers.push(CaptureReader::new(blocks, Some(part), &opened.info));
@@ -215,7 +227,8 @@ impl CaptureReader {
     fn start(opened: Opened, split: Option<Split>) -> io::Result<Vec<Self>> {
         // Reading and decompressing run on their own thread, ahead of the
         // consumer (see `readahead`).
-        let Opened { source, compressed, info } = opened;
+        let Opened { source, info } = opened;
+        let compressed = info.compressed;
         let parts = split.as_ref().map(|s| s.parts);
         let blocks = if compressed {
             let decoder = zstd::stream::read::Decoder::new(source)?;
@@ -420,7 +433,17 @@ mod tests {
         }
         std::fs::write(&p, &text).unwrap();
         assert!(text.len() > 3 * BUF_BYTES);
-        let parts = CaptureReader::open_split(&p, (0..3).map(|_| Box::new(ByConn) as Box<dyn Router>).collect()).unwrap();
+        // Plain: each part reads for itself; compressed: one thread for all.
+        let packed = dir.path().join("split.jsonl.zst");
+        std::fs::write(&packed, zstd::encode_all(text.as_bytes(), 3).unwrap()).unwrap();
+        for path in [&p, &packed] {
+            check_split_read(path, &text, recv);
+        }
+    }
+
+    fn check_split_read(p: &Path, text: &str, recv: impl Fn(u64) -> u64) {
+        let parts = CaptureReader::open_split(p, (0..3).map(|_| Box::new(ByConn) as Box<dyn Router>).collect()).unwrap();
+        assert_eq!(parts.len(), 3);
         let seen: Vec<(Vec<String>, Option<Timestamp>)> = std::thread::scope(|s| {
             let handles: Vec<_> = parts
                 .into_iter()
@@ -454,7 +477,12 @@ mod tests {
                 }
             }
             assert_eq!(got.len(), expected.len(), "part {part}");
-            assert!(got == &expected, "part {part} differs from line {:?}", got.iter().zip(&expected).position(|(a, b)| a != b));
+            assert!(
+                got == &expected,
+                "{} part {part} differs from line {:?}",
+                p.display(),
+                got.iter().zip(&expected).position(|(a, b)| a != b)
+            );
             assert_eq!(clock_end.map(|c| c.0), clock, "part {part}");
         }
     }

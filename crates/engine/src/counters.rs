@@ -61,54 +61,14 @@ pub struct EngineCounters {
 
 impl EngineCounters {
     /// Adds `other`'s counts to these: the engines of a replay split by
-    /// product, summed. (Destructured, so that a new counter cannot be
-    /// left out of the sum.)
+    /// product, summed.
     pub fn add(&mut self, other: &EngineCounters) {
-        let EngineCounters {
-            trades,
-            duplicate_trades,
-            late_trades,
-            too_late_trades,
-            invalid_trades,
-            overflowed_trades,
-            snapshots,
-            crossed_snapshots,
-            deltas,
-            deltas_applied,
-            deltas_before_snapshot,
-            deltas_while_resyncing,
-            deltas_while_stale,
-            crossed_books,
-            missing_level_deletes,
-            invalid_levels,
-            resync_requests,
-            book_resets,
-            tickers,
-            products,
-            finalized_windows,
-            evicted_windows,
-        } = *other;
-        self.trades += trades;
-        self.duplicate_trades += duplicate_trades;
-        self.late_trades += late_trades;
-        self.too_late_trades += too_late_trades;
-        self.invalid_trades += invalid_trades;
-        self.overflowed_trades += overflowed_trades;
-        self.snapshots += snapshots;
-        self.crossed_snapshots += crossed_snapshots;
-        self.deltas += deltas;
-        self.deltas_applied += deltas_applied;
-        self.deltas_before_snapshot += deltas_before_snapshot;
-        self.deltas_while_resyncing += deltas_while_resyncing;
-        self.deltas_while_stale += deltas_while_stale;
-        self.crossed_books += crossed_books;
-        self.missing_level_deletes += missing_level_deletes;
-        self.invalid_levels += invalid_levels;
-        self.resync_requests += resync_requests;
-        self.book_resets += book_resets;
-        self.tickers += tickers;
-        self.products += products;
-        self.finalized_windows += finalized_windows;
-        self.evicted_windows += evicted_windows;
+        use crate::checkpoint::Stored;
+        // The checkpoint's array of every counter, so that a new counter
+        // cannot be left out of the sum.
+        let (mine, theirs) = (self.to_repr(), other.to_repr());
+        if let Some(sum) = EngineCounters::from_repr(std::array::from_fn(|i| mine[i] + theirs[i])) {
+            *self = sum;
+        }
     }
 }
