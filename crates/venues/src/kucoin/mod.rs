@@ -264,9 +264,26 @@ impl KucoinDecoder {
             }
             data => data,
         };
+        // A trade or level-2 frame names its symbol twice, in its topic and
+        // in its data; one that disagrees with itself is not trusted (a
+        // replay split by product also routes it by its topic).
+        let topic_symbol = topic.split_once(':').map(|(_, s)| s).filter(|s| !s.contains(','));
+        let agrees = |native: &str| match topic_symbol {
+            Some(named) if named != native => Err(DecodeError::BadField {
+                field: "symbol",
+                detail: format!("{} is not the topic's {}", de::snippet(native), de::snippet(named)),
+            }),
+            _ => Ok(()),
+        };
         match data {
-            Data::Match(m) => self.trade(m, recv, out),
-            Data::Level2(l) => self.level2(l, recv, out),
+            Data::Match(m) => {
+                agrees(m.symbol()?)?;
+                self.trade(m, recv, out)
+            }
+            Data::Level2(l) => {
+                agrees(l.header()?.symbol)?;
+                self.level2(l, recv, out)
+            }
             Data::Ticker(t) if kind == TopicKind::TickerAll => {
                 self.ticker(de::required_str(&frame.subject, "subject")?, "subject", t, recv, out)
             }

@@ -41,6 +41,9 @@ fn malformed_frames_give_their_reason() {
         (r#"{"type":"message","topic":7,"data":{}}"#.to_owned(), "invalid_json"),
         (with_field(&fixture("match.json"), "data", r#"["BTC-USDT","buy"]"#), "invalid_json"),
         (with_field(&fixture("match.json"), "data", r#""x""#), "invalid_json"),
+        // A symbol in the data other than the one the topic names.
+        (trade_with("symbol", r#""ETH-USDT""#), "bad_field"),
+        (l2_with("symbol", r#""ETH-USDT""#), "bad_field"),
         // Missing fields.
         (trade_without("price"), "missing_field"),
         (trade_without("size"), "missing_field"),
