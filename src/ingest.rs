@@ -13,7 +13,7 @@ use marketpipe_capture::{parse_record, CaptureRecord, Line, RecordKind};
 use marketpipe_engine::Engine;
 use marketpipe_live::{LiveBody, LiveRecord};
 use marketpipe_model::{Exchange, InstrumentKey, MarketEvent, Timestamp};
-use marketpipe_venues::{decoder_for, product_hash, DecodeError, Decoded, VenueDecoder};
+use marketpipe_venues::{decoder_for, DecodeError, Decoded, VenueDecoder};
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::parts::PartAssignment;
@@ -273,8 +273,7 @@ impl Ingest {
         // Routing reads native ids off the wire, so the product's native
         // id (its normalized symbol where the decoder has no other) decides.
         let native = self.native_id(key);
-        let hash = product_hash(native.as_deref().unwrap_or(key.symbol.as_str()));
-        let mine = part.assignment.part_of(hash) == part.index;
+        let mine = part.assignment.part_of_native(native.as_deref().unwrap_or(key.symbol.as_str())) == part.index;
         self.mine.insert(key.clone(), mine);
         mine
     }
@@ -634,8 +633,8 @@ mod tests {
     fn a_part_applies_only_its_products_and_counts_shared_lines_once() {
         let assignment = crate::parts::PartAssignment::new(2);
         // BTC-USD is dealt out first, to part 0; ETH-USD to part 1.
-        assert_eq!(assignment.part_of(product_hash("BTC-USD")), 0);
-        assert_eq!(assignment.part_of(product_hash("ETH-USD")), 1);
+        assert_eq!(assignment.part_of_native("BTC-USD"), 0);
+        assert_eq!(assignment.part_of_native("ETH-USD"), 1);
         let matched = |product: &str| {
             format!(
                 r#"{{"recv_ns":2,"exchange":"coinbase","kind":"ws","conn":1,"data":{{"type":"match","trade_id":1,"side":"buy","size":"1","price":"100","product_id":"{product}","time":"2026-01-01T00:00:00Z"}}}}"#

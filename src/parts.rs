@@ -35,9 +35,15 @@ impl PartAssignment {
         Arc::new(PartAssignment { parts: parts.max(1), dealt: Mutex::default() })
     }
 
-    /// The part of the product whose [`product_hash`] is `product`,
-    /// dealing it out to the next part if no part has met it yet.
-    pub fn part_of(&self, product: u64) -> u32 {
+    /// The part of the product whose native id is `native` (any spelling
+    /// [`product_hash`] takes as the same), dealing it out to the next part
+    /// if no part has met it yet.
+    pub fn part_of_native(&self, native: &str) -> u32 {
+        self.part_of(product_hash(native))
+    }
+
+    /// [`PartAssignment::part_of_native`] by the id's [`product_hash`].
+    fn part_of(&self, product: u64) -> u32 {
         let mut dealt = self.dealt.lock().unwrap_or_else(|e| e.into_inner());
         let Dealt { by_product, next } = &mut *dealt;
         *by_product.entry(product).or_insert_with(|| {
@@ -109,7 +115,7 @@ mod tests {
         assert_eq!(part(&mut b, &btc), first);
         assert_ne!(part(&mut a, &eth), first);
         // Shared lines' products ask the same assignment by the same hash.
-        assert_eq!(Some(assignment.part_of(product_hash("BTC-USDT"))), first);
+        assert_eq!(Some(assignment.part_of_native("BTC-USDT")), first);
         let list = r#"{"recv_ns":1,"exchange":"binance","kind":"rest","url":"https://api.binance.com/api/v3/exchangeInfo","data":{}}"#;
         assert_eq!(part(&mut a, list), None);
     }

@@ -107,10 +107,10 @@ pub(crate) struct PartItem {
     pub(crate) clock: Option<Timestamp>,
 }
 
-/// Fills `parts` with the lines of `lines` each part reads: a line whose
-/// envelope the router gives a key goes to one part, any other to every
-/// part. `clock` is the latest receive time of a routed line before the
-/// block; returns that after it.
+/// Fills `parts` with the lines of `lines` each part reads (each kept
+/// part's, see [`Split::keep`]): a line whose envelope the router gives a
+/// key goes to one part, any other to every part. `clock` is the latest
+/// receive time of a routed line before the block; returns that after it.
 fn assign_parts(
     bytes: &Bytes,
     lines: &[Entry],
@@ -132,10 +132,15 @@ fn assign_parts(
         };
         match routed {
             Some((part, recv)) => {
-                parts[part as usize].push(PartItem { line, shared: false, clock });
+                if split.keep.is_none_or(|keep| keep == part) {
+                    parts[part as usize].push(PartItem { line, shared: false, clock });
+                }
                 clock = clock.max(Some(recv));
             }
-            None => parts.iter_mut().for_each(|list| list.push(PartItem { line, shared: true, clock })),
+            None => match split.keep {
+                Some(keep) => parts[keep as usize].push(PartItem { line, shared: true, clock }),
+                None => parts.iter_mut().for_each(|list| list.push(PartItem { line, shared: true, clock })),
+            },
         }
     }
     clock
@@ -145,10 +150,13 @@ fn assign_parts(
 /// before it.
 type Filled = io::Result<Arc<Block>>;
 
-/// How a split read tags its lines: the router and the number of parts.
+/// How a split read tags its lines: the router, the number of parts, and
+/// the one part whose list is kept if only one part reads the blocks (a
+/// part reading a plain file for itself), else every part's.
 pub(crate) struct Split {
     pub(crate) router: Box<dyn Router>,
     pub(crate) parts: u32,
+    pub(crate) keep: Option<u32>,
 }
 
 /// Blocks of whole lines read from a source on a background thread, as

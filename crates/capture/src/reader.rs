@@ -209,7 +209,7 @@ impl CaptureReader {
         let len = std::fs::metadata(path)?.len();
         let first = Opened::open(path, Some(len))?;
         if first.info.compressed {
-            return Self::start(first, Some(Split { router: first_router, parts }));
+            return Self::start(first, Some(Split { router: first_router, parts, keep: None }));
         }
         let mut readers = Vec::with_capacity(parts as usize);
         let mut next = Some((first, first_router));
@@ -218,7 +218,8 @@ impl CaptureReader {
                 Some(first) => first,
                 None => (Opened::open(path, Some(len))?, routers.next().expect("a router per part")),
             };
-            let blocks = Blocks::Inline(InlineBlocks::new(Box::new(opened.source), BUF_BYTES, Some(Split { router, parts })));
+            let blocks =
+                Blocks::Inline(InlineBlocks::new(Box::new(opened.source), BUF_BYTES, Some(Split { router, parts, keep: Some(part) })));
             readers.push(CaptureReader::new(blocks, Some(part), &opened.info));
         }
         Ok(readers)
@@ -284,8 +285,8 @@ impl CaptureReader {
 
     /// [`CaptureReader::next_line`], with the line's record if it is in the
     /// canonical layout: what [`parse_record_unchecked`] returns for it,
-    /// parsed ahead on the reading thread.
-    /// Every line, whatever part of a split read it belongs to.
+    /// parsed ahead on the reading thread. In a split read, every line,
+    /// whatever part it belongs to.
     pub fn next_record(&mut self) -> io::Result<Option<(Line<'_>, Option<CaptureRecord<'_>>)>> {
         let Some((bytes, entry)) = self.next_entry()? else { return Ok(None) };
         Ok(Some(line_and_record(bytes, entry)))
